@@ -1,0 +1,141 @@
+"""Safe decoding of untrusted photos: the one function every part uses.
+
+Photos come from appraisers' phones, marketplace scrapes and public datasets. Before
+a pixel reaches a model they pass here: format allow-list (sniffed from the bytes,
+never the file name), byte and pixel limits checked before decoding (decompression
+bombs), EXIF orientation applied, every mode normalised to 8-bit RGB. Anything wrong
+raises `ImageDecodeError` with a `code` for machines and a message for people.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP")
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Upper bounds for one photo; the defaults fit phone photos with ample margin."""
+
+    max_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    min_side: int = 32
+
+
+class ImageDecodeError(ValueError):
+    """A photo that cannot or must not be decoded. `code` is stable; the message is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _read_bytes(source: str | Path | bytes, limits: DecodeLimits) -> tuple[bytes, str]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), "upload"
+    else:
+        path = Path(source)
+        name = path.name
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise ImageDecodeError("not_found", f"{path}: file not found") from None
+        except OSError as exc:
+            raise ImageDecodeError("unreadable", f"{path}: cannot read file ({exc.strerror})") from None
+        if size > limits.max_bytes:
+            raise ImageDecodeError("too_large", _too_large(name, size, limits))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageDecodeError("unreadable", f"{path}: cannot read file ({exc.strerror})") from None
+    if len(data) > limits.max_bytes:
+        raise ImageDecodeError("too_large", _too_large(name, len(data), limits))
+    if not data:
+        raise ImageDecodeError("empty", f"{name}: the file is empty")
+    return data, name
+
+
+def _too_large(name: str, size: int, limits: DecodeLimits) -> str:
+    return f"{name}: {size / 1e6:.1f} MB is over the {limits.max_bytes / 1e6:.0f} MB limit for one photo"
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Normalise any mode to 8-bit RGB; transparency is composited onto white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        scaled = np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, mode="L").convert("RGB")
+    if image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        scaled = np.clip(array * (255.0 if array.max() <= 1.0 else 1.0) + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, mode="L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode_image(
+    source: str | Path | bytes,
+    *,
+    limits: DecodeLimits = DecodeLimits(),
+    reduce_to: int | None = None,
+) -> Image.Image:
+    """Decode an untrusted photo to an upright 8-bit RGB `PIL.Image`.
+
+    `reduce_to`: when the caller will shrink the photo to about this many pixels on the
+    short side anyway, JPEGs are decoded at a reduced scale (libjpeg DCT scaling), which
+    is several times faster than decoding at full size and resizing.
+    """
+    data, name = _read_bytes(source, limits)
+    try:
+        # Pillow itself refuses absurd sizes (DecompressionBombError); ours is the tighter check below.
+        image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except UnidentifiedImageError:
+        raise ImageDecodeError(
+            "unsupported_format",
+            f"{name}: not a JPEG, PNG or WebP image (the content decides, not the file name)",
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageDecodeError("too_many_pixels", f"{name}: image dimensions are too large") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageDecodeError("corrupt", f"{name}: the image header is corrupt ({exc})") from None
+
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise ImageDecodeError(
+            "too_many_pixels",
+            f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+            f"{limits.max_pixels / 1e6:.0f} MP limit",
+        )
+    if min(width, height) < limits.min_side:
+        raise ImageDecodeError(
+            "too_small", f"{name}: {width}x{height} is too small (the short side needs {limits.min_side} px)"
+        )
+    if reduce_to is not None and image.format == "JPEG":
+        image.draft("RGB", (reduce_to, reduce_to))  # keeps the short side >= reduce_to
+
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone relaxed Pillow globally; we never accept half a photo
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; safe decoding needs it False")
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(
+            "truncated" if "truncated" in str(exc).lower() else "corrupt",
+            f"{name}: the image data is truncated or corrupt ({exc})",
+        ) from None

@@ -1,0 +1,24 @@
+"""Deterministic train/val/test assignment by item, so no item straddles two splits."""
+
+from __future__ import annotations
+
+import hashlib
+
+DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.15, 0.15)
+
+
+def split_for_item(item_id: str, seed: int = 0, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
+    """'train', 'val' or 'test' from a hash of (seed, item_id): stable across runs and machines.
+
+    A different seed gives a different partition, which is how the two reviewers get
+    different train/validation splits of the same data.
+    """
+    if abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
+        raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
+    digest = hashlib.sha256(f"{seed}:{item_id}".encode()).digest()
+    position = int.from_bytes(digest[:8], "big") / 2**64
+    if position < fractions[0]:
+        return "train"
+    if position < fractions[0] + fractions[1]:
+        return "val"
+    return "test"

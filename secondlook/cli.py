@@ -1,0 +1,52 @@
+"""The `secondlook` command.
+
+Subcommand groups live with the package that implements them (`data.cli`,
+later `training.cli`, `serving.cli`) and are imported only when invoked, so
+`secondlook --help` never pays for torch, onnxruntime or pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from secondlook import __version__
+
+# name -> ("module:attribute", one-line help shown by `secondlook --help`)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("data.cli:data", "Benchmark generation, dataset import, manifest validation and preview."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target[0].split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="secondlook")
+def cli() -> None:
+    """secondlook: appraisal and defect detection for second-hand luxury goods."""
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,4 @@
+"""Serving side of secondlook (onnxruntime, FastAPI), torch-free.
+
+Filled by the export and appraisal API issues; nothing here yet.
+"""
