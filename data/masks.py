@@ -29,8 +29,9 @@ def encode_bitmask(channels: np.ndarray) -> Image.Image:
     channels = np.asarray(channels, dtype=bool)
     if channels.ndim != 3 or channels.shape[0] > 8:
         raise ValueError(f"expected (C<=8, H, W) booleans, got shape {channels.shape}")
-    weights = (1 << np.arange(channels.shape[0], dtype=np.uint16)).astype(np.uint8)
-    packed = np.tensordot(weights, channels.astype(np.uint8), axes=1).astype(np.uint8)
+    packed = np.zeros(channels.shape[1:], np.uint8)
+    for bit, channel in enumerate(channels):
+        packed |= channel.astype(np.uint8) << bit
     return Image.fromarray(packed, mode="L")
 
 
@@ -50,6 +51,8 @@ def decode_mask(
     return ((values[None, :, :] >> bits[:, None, None]) & 1).astype(bool)
 
 
-def load_mask(path: str | Path, mask_class: str | None = None, taxonomy: Taxonomy | None = None) -> np.ndarray:
+def load_mask(
+    path: str | Path, mask_class: str | None = None, taxonomy: Taxonomy | None = None
+) -> np.ndarray:
     with Image.open(path) as image:
         return decode_mask(image, mask_class, taxonomy)

@@ -7,7 +7,9 @@ import hashlib
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.15, 0.15)
 
 
-def split_for_item(item_id: str, seed: int = 0, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
+def split_for_item(
+    item_id: str, seed: int = 0, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+) -> str:
     """'train', 'val' or 'test' from a hash of (seed, item_id): stable across runs and machines.
 
     A different seed gives a different partition, which is how the two reviewers get

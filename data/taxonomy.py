@@ -70,7 +70,9 @@ class Task(_Frozen):
         try:
             return self.classes.index(label)
         except ValueError:
-            raise KeyError(f"{label!r} is not a class of {self.name} (classes: {', '.join(self.classes)})") from None
+            raise KeyError(
+                f"{label!r} is not a class of {self.name} (classes: {', '.join(self.classes)})"
+            ) from None
 
 
 class Cue(_Frozen):

@@ -1,0 +1,119 @@
+"""Contact sheets: photos in a grid with their labels and cues written underneath.
+
+Looking at the data beats reading about it; `secondlook data preview` makes one sheet
+from any manifest (benchmark or imported), with masks outlined when present.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
+
+from data.atomic import atomic_path
+from data.decode import ImageDecodeError, decode_image
+from data.manifest import resolve_image_path, split_list
+from data.masks import load_mask
+
+LABEL_COLUMNS = (
+    "view",
+    "category",
+    "hardware_type",
+    "hardware_finish",
+    "stamp_type",
+    "condition_grade",
+    "defects",
+)
+
+
+def _caption(row: pd.Series) -> list[str]:
+    lines = [f"{row['item_id']}  {row.get('split') or ''}".strip()]
+    labels = [str(row[c]) for c in LABEL_COLUMNS if c in row and pd.notna(row[c]) and str(row[c]) != "none"]
+    lines.append(" / ".join(labels[:3]))
+    if len(labels) > 3:
+        lines.append(" / ".join(labels[3:]))
+    verdict = row.get("authenticity")
+    cues = split_list(row.get("cues"))
+    if pd.notna(verdict):
+        lines.append(f"{verdict}: {', '.join(cues)}" if cues else str(verdict))
+    return lines
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    from data.synthetic.text import font
+
+    try:
+        return font("DejaVuSans.ttf", size)
+    except OSError:  # pragma: no cover - matplotlib always ships it
+        return ImageFont.load_default()
+
+
+def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
+    """Cut `text` with an ellipsis so it fits in `width` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def select_rows(frame: pd.DataFrame, limit: int, by_item: bool) -> pd.DataFrame:
+    """The first `limit` photos, or the photos of the first items when `by_item` (one item per row)."""
+    if by_item:
+        items = (
+            frame["item_id"]
+            .drop_duplicates()
+            .head(max(1, limit // max(1, frame.groupby("item_id").size().max())))
+        )
+        return frame[frame["item_id"].isin(items)]
+    return frame.head(limit)
+
+
+def contact_sheet(
+    manifest_path: str | Path,
+    frame: pd.DataFrame,
+    out: str | Path,
+    tile: int = 224,
+    columns: int | None = None,
+    show_masks: bool = True,
+) -> Path:
+    """Write a PNG contact sheet of `frame`'s photos to `out` (atomically)."""
+    if frame.empty:
+        raise ValueError("nothing to preview: the selection has no rows")
+    views_per_item = int(frame.groupby("item_id").size().max())
+    columns = columns or (views_per_item if views_per_item > 1 else 6)
+    rows = -(-len(frame) // columns)
+    caption_h = 56
+    sheet = Image.new("RGB", (columns * tile, rows * (tile + caption_h)), (250, 250, 248))
+    draw = ImageDraw.Draw(sheet)
+    font = _font(12)
+    for i, (_, row) in enumerate(frame.iterrows()):
+        x, y = (i % columns) * tile, (i // columns) * (tile + caption_h)
+        path = resolve_image_path(manifest_path, row["image_path"])
+        try:
+            photo = decode_image(path).resize((tile, tile))
+        except ImageDecodeError as exc:
+            photo = Image.new("RGB", (tile, tile), (90, 30, 30))
+            ImageDraw.Draw(photo).text((6, tile // 2), exc.code, fill=(255, 255, 255), font=font)
+        if show_masks and pd.notna(row.get("mask_path")):
+            mask = load_mask(
+                resolve_image_path(manifest_path, row["mask_path"]),
+                row.get("mask_class") if pd.notna(row.get("mask_class")) else None,
+            ).any(axis=0)
+            outline = Image.fromarray((mask * 255).astype(np.uint8)).resize((tile, tile))
+            edges = np.asarray(outline) > 127
+            edge = edges ^ np.roll(edges, 1, 0) | edges ^ np.roll(edges, 1, 1)
+            pixels = np.asarray(photo).copy()
+            pixels[edge] = (255, 40, 40)
+            photo = Image.fromarray(pixels)
+        sheet.paste(photo, (x, y))
+        counterfeit = row.get("authenticity") == "counterfeit"
+        colour = (170, 20, 20) if counterfeit else (30, 30, 30)
+        for k, line in enumerate(_caption(row)[:4]):
+            draw.text((x + 4, y + tile + 3 + k * 13), _fit(line, font, tile - 8), fill=colour, font=font)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        sheet.save(tmp, format="PNG")
+    return out

@@ -1,0 +1,179 @@
+"""A scene is a stack of material layers, lit once at the end.
+
+Painting writes albedo, height, gloss and metalness through a coverage mask; `light`
+turns the layers into an RGB image with diffuse shading from the height field's
+normals, a specular highlight, and a fake environment reflection that makes metal
+look like metal. Defect masks ride along, one channel per defect class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+SUPERSAMPLE = 2
+
+
+@dataclass
+class Light:
+    azimuth: float  # radians, direction the light comes from in the image plane
+    elevation: float  # radians above the surface
+    ambient: float = 0.35
+
+    @property
+    def vector(self) -> np.ndarray:
+        c = np.cos(self.elevation)
+        return np.array([c * np.cos(self.azimuth), c * np.sin(self.azimuth), np.sin(self.elevation)])
+
+
+class Scene:
+    def __init__(self, size: int, defect_index: dict[str, int], bank: Any) -> None:
+        self.size = size
+        self.bank = bank  # the process's TextureBank, for materials painted into this scene
+        n_defects = len(defect_index)
+        self.albedo = np.zeros((size, size, 3), np.float32)
+        self.height = np.zeros((size, size), np.float32)
+        self.gloss = np.zeros((size, size), np.float32)
+        self.metal = np.zeros((size, size), np.float32)
+        self.defects = np.zeros((n_defects, size, size), bool)
+        self.defect_index = defect_index
+
+    def paint(
+        self,
+        coverage: np.ndarray,
+        rgb: tuple[float, float, float] | np.ndarray | None = None,
+        height: np.ndarray | float | None = None,
+        add_height: np.ndarray | float | None = None,
+        gloss: float | None = None,
+        metal: float | None = None,
+    ) -> None:
+        """Blend material properties in where `coverage` (0..1 float) says.
+
+        Array arguments are full-size maps; work is confined to the coverage's bounding box.
+        """
+        box = bounding_box(coverage)
+        if box is None:
+            return
+        a = coverage[box].astype(np.float32, copy=False)
+        if rgb is not None:
+            rgb = np.asarray(rgb, np.float32)
+            if rgb.ndim == 3:
+                rgb = rgb[box]
+            a3 = a[..., None]
+            albedo = self.albedo[box]
+            albedo += a3 * (rgb - albedo)
+        if height is not None:
+            target = height[box] if isinstance(height, np.ndarray) else height
+            region = self.height[box]
+            region += a * (target - region)
+        if add_height is not None:
+            self.height[box] += a * (add_height[box] if isinstance(add_height, np.ndarray) else add_height)
+        if gloss is not None:
+            region = self.gloss[box]
+            region += a * (gloss - region)
+        if metal is not None:
+            region = self.metal[box]
+            region += a * (metal - region)
+
+    def mark_defect(self, name: str, coverage: np.ndarray, threshold: float = 0.35) -> None:
+        self.defects[self.defect_index[name]] |= coverage > threshold
+
+    def light(self, light: Light, relief: float = 6.0) -> np.ndarray:
+        """Shade the layers into linear RGB in [0, ~1.2]."""
+        gy, gx = np.gradient(self.height)
+        nx, ny = -gx * relief, -gy * relief
+        nz = 1.0 / np.sqrt(nx * nx + ny * ny + 1.0)
+        nx *= nz
+        ny *= nz
+        lx, ly, lz = (float(v) for v in light.vector)
+        diffuse = np.clip(nx * lx + ny * ly + nz * lz, 0.0, 1.0)
+        # Blinn-Phong half vector with the viewer straight above; leather ^8, metal ^32.
+        hn = float(np.sqrt(lx * lx + ly * ly + (lz + 1.0) ** 2))
+        d2 = np.clip((nx * lx + ny * ly + nz * (lz + 1.0)) / hn, 0.0, 1.0) ** 2
+        d8 = (d2 * d2) ** 2
+        d32 = (d8 * d8) ** 2
+        specular = self.gloss * (d8 + self.metal * (d32 - d8))
+        environment = 0.5 + 0.45 * np.sin(3.2 * nx + 2.1 * ny + 1.3 * (nz - 1.0) + 0.3)
+        shade = light.ambient + (1 - light.ambient) * diffuse
+        metal = self.metal[..., None]
+        metallic_gain = 0.25 + 0.9 * environment * (0.5 + 0.5 * diffuse)
+        gain = shade[..., None] + metal * (metallic_gain - shade)[..., None]
+        colour = self.albedo * gain
+        colour += specular[..., None] * (0.8 + 0.2 * self.albedo * metal)
+        return colour
+
+
+def bounding_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
+    """Slices around the non-zero part of a 2-D mask (grown by `pad`), or None when empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (
+        slice(max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad)),
+        slice(max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad)),
+    )
+
+
+def coverage(size: int, draw: Callable[[ImageDraw.ImageDraw, float], None], blur: float = 0.0) -> np.ndarray:
+    """Antialiased coverage mask: `draw(d, s)` draws in white at scale s = SUPERSAMPLE.
+
+    Only the drawn bounding box is downsampled (and blurred), which keeps small shapes cheap.
+    """
+    s = SUPERSAMPLE
+    big = Image.new("L", (size * s, size * s), 0)
+    draw(ImageDraw.Draw(big), float(s))
+    out = np.zeros((size, size), np.float32)
+    bbox = big.getbbox()
+    if bbox is None:
+        return out
+    pad = int(3 * blur) + 2 if blur > 0 else 0
+    x0, y0 = max(0, bbox[0] // s - pad), max(0, bbox[1] // s - pad)
+    x1, y1 = min(size, -(-bbox[2] // s) + pad), min(size, -(-bbox[3] // s) + pad)
+    small = big.resize((x1 - x0, y1 - y0), Image.Resampling.BOX, box=(x0 * s, y0 * s, x1 * s, y1 * s))
+    if blur > 0:
+        small = small.filter(ImageFilter.GaussianBlur(blur))
+    out[y0:y1, x0:x1] = np.asarray(small, dtype=np.float32) / 255.0
+    return out
+
+
+def blur(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a float mask in [0, 1] via PIL (8-bit precision is plenty for masks)."""
+    out = np.zeros(mask.shape, np.float32)
+    box = bounding_box(mask > 0.002, pad=int(3 * sigma) + 2)
+    if box is None:
+        return out
+    image = Image.fromarray(np.clip(mask[box] * 255 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    out[box] = np.asarray(image.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float32) / 255.0
+    return out
+
+
+def blur_float(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Approximate Gaussian blur of a float map (heights): three box blurs per axis, edges clamped."""
+    radius = max(1, round(np.sqrt(12 * sigma * sigma / 3 + 1) / 2))
+    result = np.zeros(values.shape, np.float32)
+    box = bounding_box(values != 0, pad=3 * radius + 1)
+    if box is None:
+        return result
+    out = values[box].astype(np.float32)
+    for axis in (0, 1):
+        for _ in range(3):
+            out = _box(out, radius, axis)
+    result[box] = out
+    return result
+
+
+def _box(values: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (radius + 1, radius)
+    padded = np.pad(values, pad, mode="edge")
+    summed = np.cumsum(padded, axis=axis, dtype=np.float64)
+    n = values.shape[axis]
+    upper = np.take(summed, np.arange(2 * radius + 1, 2 * radius + 1 + n), axis=axis)
+    lower = np.take(summed, np.arange(0, n), axis=axis)
+    return ((upper - lower) / (2 * radius + 1)).astype(np.float32)
