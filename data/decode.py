@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP")
 
@@ -64,6 +64,35 @@ def _read_bytes(source: str | Path | bytes, limits: DecodeLimits) -> tuple[bytes
 
 def _too_large(name: str, size: int, limits: DecodeLimits) -> str:
     return f"{name}: {size / 1e6:.1f} MB is over the {limits.max_bytes / 1e6:.0f} MB limit for one photo"
+
+
+_TRANSPOSE_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ORIENTATION_METADATA = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif")
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation, as `ImageOps.exif_transpose` does, and drop the metadata that held it.
+
+    Not `exif_transpose` itself: after rotating it re-serialises the whole EXIF block, and
+    Pillow raises struct.error or TypeError there when any tag (one we never read) has a
+    value of the wrong type, which a sloppy phone app or a hostile upload easily produces.
+    """
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    method = _TRANSPOSE_FOR_ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    if method is None:
+        return image
+    upright = image.transpose(method)
+    for key in _ORIENTATION_METADATA:  # so a later exif_transpose cannot rotate it a second time
+        upright.info.pop(key, None)
+    return upright
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -132,7 +161,7 @@ def decode_image(
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; safe decoding needs it False")
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
+        image = _upright(image)
         return _to_rgb(image)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(

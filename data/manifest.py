@@ -71,10 +71,21 @@ def normalise(frame: pd.DataFrame, taxonomy: Taxonomy | None = None) -> pd.DataF
     frame = frame[columns + extra]
     for column in columns:
         if column == "declared_value":
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Float64")
+            frame[column] = _numeric_column(frame[column], column)
         else:
             frame[column] = frame[column].astype("string").str.strip().replace("", pd.NA)
     return frame.reset_index(drop=True)
+
+
+def _numeric_column(values: pd.Series, name: str) -> pd.Series:
+    """Numbers stay numbers, blanks become missing; anything else is an error naming the rows."""
+    as_text = values.astype("string").str.strip().replace("", pd.NA)
+    numbers = pd.to_numeric(as_text, errors="coerce")
+    bad = as_text.notna() & numbers.isna()
+    if bad.any():
+        rows = ", ".join(f"row {i + 1} ({as_text[i]!r})" for i in bad[bad].index[:5])
+        raise ManifestError(f"{name} must be a plain number (no thousands separators): {rows}")
+    return numbers.astype("Float64")
 
 
 def read_manifest(path: str | Path, taxonomy: Taxonomy | None = None) -> pd.DataFrame:
