@@ -96,10 +96,16 @@ def develop(scene: Scene, shot: Shot, rng: np.random.Generator) -> tuple[bytes, 
     size = scene.size
     linear = scene.light(shot.light)
     balance = kelvin_rgb(shot.kelvin) ** 0.45  # auto white balance corrects about half the cast
-    linear = linear * (balance / balance.mean())[None, None, :].astype(np.float32) * shot.exposure
-    tone = np.clip(linear, 0, None)
-    tone = np.clip(1.08 * tone / (1 + 0.08 * tone), 0, 1)
-    image = Image.fromarray((tone * 255 + 0.5).astype(np.uint8), mode="RGB")
+    linear *= (balance / balance.mean() * shot.exposure).astype(np.float32)
+    np.maximum(linear, 0, out=linear)
+    # Soft shoulder: 1.08 x / (1 + 0.08 x), then 8-bit.
+    denominator = linear * 0.08
+    denominator += 1.0
+    linear *= 1.08 * 255.0
+    linear /= denominator
+    np.clip(linear, 0, 254.5, out=linear)
+    linear += 0.5
+    image = Image.fromarray(linear.astype(np.uint8), mode="RGB")
     coefficients = perspective_coefficients(size, shot.corners)
     image = image.transform(
         (size, size), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BILINEAR
@@ -110,9 +116,12 @@ def develop(scene: Scene, shot: Shot, rng: np.random.Generator) -> tuple[bytes, 
         image = image.filter(ImageFilter.BoxBlur(radius))
     if shot.noise_sigma > 0:
         pixels = np.asarray(image, dtype=np.float32)
-        noise = scene.bank.sensor_noise(size, rng) * np.float32(shot.noise_sigma)
-        pixels += noise[..., :1] + noise[..., 1:] * np.float32(0.4) + np.float32(0.5)
-        pixels = np.clip(pixels, 0, 255).astype(np.uint8)
+        noise = scene.bank.sensor_noise(size, rng)
+        pixels += noise[..., :1] * np.float32(shot.noise_sigma)
+        pixels += noise[..., 1:] * np.float32(0.4 * shot.noise_sigma)
+        pixels += 0.5
+        np.clip(pixels, 0, 255, out=pixels)
+        pixels = pixels.astype(np.uint8)
         image = Image.fromarray(pixels, mode="RGB")
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=shot.jpeg_quality, optimize=False, subsampling=2)

@@ -210,7 +210,9 @@ def sample_item(
 
     for cue in cues:
         if cue == "stamp_font_weight":
-            stamp.weight_px = level.font_weight_px if cue_rng.random() < 0.75 else -1  # thinner: one step only
+            stamp.weight_px = (
+                level.font_weight_px if cue_rng.random() < 0.75 else -1
+            )  # thinner: one step only
         elif cue == "stamp_letter_spacing":
             stamp.tracking += sign() * level.letter_spacing * cue_rng.uniform(0.85, 1.2)
         elif cue == "stamp_baseline_drift":

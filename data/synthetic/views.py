@@ -33,21 +33,24 @@ class Context:
 
 # -- materials ---------------------------------------------------------------------
 def leather(scene: Scene, item: ItemSpec, region: np.ndarray, rng: np.random.Generator, zoom: float) -> None:
-    """Grained leather of the item's colour, faded and creased with wear."""
+    """Grained leather of the item's colour, faded and creased with wear. `region` None = everywhere."""
     grain = scene_bank(scene).crop(item.leather_kind, scene.size, rng, zoom)
     tone = scene_bank(scene).crop("blotch", scene.size, rng, 1.0)
     rgb = np.asarray(item.leather_rgb, np.float32)
-    colour = rgb[None, None, :] * (1 + 0.06 * tone[..., None] + 0.05 * grain[..., None])
+    variation = tone * 0.06
+    variation += grain * 0.05
+    variation += 1.0
+    colour = variation[..., None] * rgb
     if item.wear > 0:
-        fade = np.clip(tone * 0.5 + 0.5, 0, 1)[..., None] * item.wear * 0.18
-        colour = colour * (1 - fade) + fade * 0.6
-    scene.paint(
-        region,
-        rgb=np.clip(colour, 0, 1),
-        height=grain * (0.28 if item.leather_kind == "pebbled" else 0.4) * (1 + 0.5 * item.wear),
-        gloss=0.18 if item.leather_kind != "pebbled" else 0.1,
-        metal=0.0,
-    )
+        fade = tone * (0.5 * item.wear * 0.18)
+        fade += 0.5 * item.wear * 0.18
+        np.clip(fade, 0, item.wear * 0.18, out=fade)
+        colour *= (1 - fade)[..., None]
+        colour += (fade * 0.6)[..., None]
+    np.clip(colour, 0, 1, out=colour)
+    height = grain * ((0.28 if item.leather_kind == "pebbled" else 0.4) * (1 + 0.5 * item.wear))
+    gloss = 0.18 if item.leather_kind != "pebbled" else 0.1
+    scene.paint(region, rgb=colour, height=height, gloss=gloss, metal=0.0)
 
 
 def scene_bank(scene: Scene) -> TextureBank:
@@ -343,10 +346,12 @@ def hardware_shape(kind: str, size: int, box: Box) -> tuple[np.ndarray, Box, lis
 def render_hardware(item: ItemSpec, rng: np.random.Generator, ctx: Context) -> Scene:
     size = ctx.size
     scene = _new_scene(ctx)
-    leather(scene, item, np.ones((size, size), np.float32), rng, zoom=rng.uniform(1.4, 2.0))
+    leather(scene, item, None, rng, zoom=rng.uniform(1.4, 2.0))
     # A panel seam behind the hardware (no stitching here: stitch cues belong to other views).
     y_seam = size * rng.uniform(0.08, 0.15)
-    seam = coverage(size, lambda d, s: d.line([(0, y_seam * s), (size * s, y_seam * s)], fill=255, width=int(2 * s)))
+    seam = coverage(
+        size, lambda d, s: d.line([(0, y_seam * s), (size * s, y_seam * s)], fill=255, width=int(2 * s))
+    )
     scene.paint(blur(seam, 1.0), add_height=-1.0)
     span = size * rng.uniform(0.55, 0.72)
     cx, cy = size / 2 + rng.normal(0, size * 0.04), size * 0.55 + rng.normal(0, size * 0.04)
@@ -374,7 +379,7 @@ def render_hardware(item: ItemSpec, rng: np.random.Generator, ctx: Context) -> S
 def render_stamp(item: ItemSpec, rng: np.random.Generator, ctx: Context) -> Scene:
     size = ctx.size
     scene = _new_scene(ctx)
-    leather(scene, item, np.ones((size, size), np.float32), rng, zoom=rng.uniform(1.5, 2.2))
+    leather(scene, item, None, rng, zoom=rng.uniform(1.5, 2.2))
     style, brand = item.stamp, item.brand
     lines = style.lines
     area_w = size * rng.uniform(0.62, 0.78)
@@ -443,8 +448,11 @@ def render_stamp(item: ItemSpec, rng: np.random.Generator, ctx: Context) -> Scen
         scene.paint(mask_total * min(1.0, 0.35 + 0.65 * depth), rgb=foil, gloss=0.8, metal=0.9)
     elif item.stamp_type == "serial_plate":
         scene.paint(soft, add_height=-1.2 * depth)
-        scene.paint(mask_total * min(1.0, 0.7 * depth), rgb=np.asarray(FINISH_RGB[item.hardware_finish]) * 0.4,
-                    gloss=0.2)
+        scene.paint(
+            mask_total * min(1.0, 0.7 * depth),
+            rgb=np.asarray(FINISH_RGB[item.hardware_finish]) * 0.4,
+            gloss=0.2,
+        )
     else:  # heat_stamp, date_code: debossed and darkened by heat
         scene.paint(soft, add_height=-1.8 * depth)
         burn = np.clip(np.asarray(scene.albedo) * (1 - 0.45 * min(1.0, depth)), 0, 1)
@@ -647,7 +655,7 @@ def backdrop(scene: Scene, rng: np.random.Generator, clutter: int, ctx: Context)
     gradient = base * (0.9 + 0.15 * yy) * np.ones((1, size, 1), np.float32)
     texture = ctx.bank.crop("smooth", size, rng, 0.6)
     scene.paint(
-        np.ones((size, size), np.float32),
+        None,
         rgb=np.clip(gradient, 0, 1),
         height=texture * 0.3,
         gloss=0.05,

@@ -59,7 +59,11 @@ def test_another_seed_gives_other_photos(bench: Path, tmp_path: Path) -> None:
 def test_manifest_has_four_views_per_item_and_exact_counterfeit_share(bench: Path) -> None:
     frame = read_manifest(bench)
     assert len(frame) == 24 * 4
-    assert frame.groupby("item_id")["view"].apply(lambda views: sorted(views) == sorted(TAXONOMY.view_names)).all()
+    assert (
+        frame.groupby("item_id")["view"]
+        .apply(lambda views: sorted(views) == sorted(TAXONOMY.view_names))
+        .all()
+    )
     per_item = frame.drop_duplicates("item_id")["authenticity"].value_counts()
     assert per_item["counterfeit"] == 12 and per_item["authentic"] == 12
     assert frame.groupby("item_id")["split"].nunique().eq(1).all()
