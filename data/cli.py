@@ -24,11 +24,22 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 class _Friendly(click.Group):
-    def invoke(self, ctx: click.Context):
+    """Turns our typed input errors into click's one-line `Error: ...` and exit code 1."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
         try:
             return super().invoke(ctx)
-        except _user_errors() as exc:
-            raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own (help, usage errors): untouched, and no heavy imports for them
+        except Exception as exc:
+            if isinstance(exc, _user_errors()):
+                from data.sources import SourceLayoutError
+
+                # A layout error carries a sketch of the expected tree: worth its extra lines.
+                full = isinstance(exc, SourceLayoutError)
+                message = str(exc) if full else (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise click.ClickException(message) from None
+            raise
 
 
 @click.group(cls=_Friendly)

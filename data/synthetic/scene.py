@@ -42,7 +42,7 @@ class Scene:
         self.defects = np.zeros((n_defects, size, size), bool)
         self.defect_index = defect_index
 
-    def _fill(self, rgb, height, add_height, gloss, metal) -> None:  # noqa: ANN001 - as paint()
+    def _fill(self, rgb, height, add_height, gloss, metal) -> None:
         if rgb is not None:
             self.albedo[...] = np.asarray(rgb, np.float32)
         if height is not None:
