@@ -26,7 +26,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 class _Friendly(click.Group):
     """Turns our typed input errors into click's one-line `Error: ...` and exit code 1."""
 
-    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):

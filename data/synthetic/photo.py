@@ -103,6 +103,13 @@ def develop(scene: Scene, shot: Shot, rng: np.random.Generator) -> tuple[bytes, 
     denominator += 1.0
     linear *= 1.08 * 255.0
     linear /= denominator
+    if shot.noise_sigma > 0:
+        # Sensor noise: luminance plus weaker chroma, before framing, so demosaicing-like
+        # interpolation correlates it a little, as in real phone JPEGs. The factor 1.4 makes up
+        # for the smoothing of the bilinear warp.
+        noise = scene.bank.sensor_noise(size, rng)
+        linear += noise[..., :1] * np.float32(1.4 * shot.noise_sigma)
+        linear += noise[..., 1:] * np.float32(1.4 * 0.4 * shot.noise_sigma)
     np.clip(linear, 0, 254.5, out=linear)
     linear += 0.5
     image = Image.fromarray(linear.astype(np.uint8), mode="RGB")
@@ -114,15 +121,6 @@ def develop(scene: Scene, shot: Shot, rng: np.random.Generator) -> tuple[bytes, 
         # Defocus is a disk, not a Gaussian: one box pass of matching spread is closer and 3x faster.
         radius = (math.sqrt(12 * shot.blur_sigma**2 + 1) - 1) / 2
         image = image.filter(ImageFilter.BoxBlur(radius))
-    if shot.noise_sigma > 0:
-        pixels = np.asarray(image, dtype=np.float32)
-        noise = scene.bank.sensor_noise(size, rng)
-        pixels += noise[..., :1] * np.float32(shot.noise_sigma)
-        pixels += noise[..., 1:] * np.float32(0.4 * shot.noise_sigma)
-        pixels += 0.5
-        np.clip(pixels, 0, 255, out=pixels)
-        pixels = pixels.astype(np.uint8)
-        image = Image.fromarray(pixels, mode="RGB")
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=shot.jpeg_quality, optimize=False, subsampling=2)
     # Warp all defect channels at once as one bitmask image; nearest-neighbour keeps bits exact.

@@ -27,7 +27,9 @@ def pixel_features(manifest: Path) -> tuple[np.ndarray, object]:
     frame = read_manifest(manifest)
     pixels = [
         np.asarray(
-            Image.open(resolve_image_path(manifest, p)).convert("L").resize((32, 32), Image.Resampling.BILINEAR),
+            Image.open(resolve_image_path(manifest, p))
+            .convert("L")
+            .resize((32, 32), Image.Resampling.BILINEAR),
             np.float32,
         ).ravel()
         / 255.0
@@ -36,7 +38,9 @@ def pixel_features(manifest: Path) -> tuple[np.ndarray, object]:
     return np.stack(pixels), frame
 
 
-def balanced_holdout_accuracy(features: np.ndarray, labels: np.ndarray, items: np.ndarray, seed: int = 0) -> float:
+def balanced_holdout_accuracy(
+    features: np.ndarray, labels: np.ndarray, items: np.ndarray, seed: int = 0
+) -> float:
     """Train on 70% of the items, test on the rest subsampled to equal class counts."""
     rng = np.random.default_rng(seed)
     unique = np.unique(items)

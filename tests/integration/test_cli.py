@@ -37,7 +37,9 @@ def test_help_answers_without_importing_heavy_modules(args: list[str]) -> None:
 
 def test_synth_preview_validate_round_trip(tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    result = run("data", "synth", "--out", str(out), "--items", "6", "--seed", "2", "--workers", "2", "--quiet")
+    result = run(
+        "data", "synth", "--out", str(out), "--items", "6", "--seed", "2", "--workers", "2", "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     assert "24 photos of 6 items" in result.stdout
     assert "secondlook data preview" in result.stdout
@@ -72,9 +74,9 @@ def test_validate_reports_bad_rows_and_exits_non_zero(tmp_path: Path) -> None:
     frame.loc[1, "hardware_type"] = "brass_thing"
     frame.loc[2, "image_path"] = "images/missing.jpg"
     broken = tmp_path / "broken.csv"
-    frame.assign(image_path=[str(out / p) if p != "images/missing.jpg" else p for p in frame.image_path]).pipe(
-        write_manifest, broken
-    )
+    frame.assign(
+        image_path=[str(out / p) if p != "images/missing.jpg" else p for p in frame.image_path]
+    ).pipe(write_manifest, broken)
     result = run("data", "validate", str(broken))
     assert result.returncode == 1
     assert "row 2" in result.stdout and "brass_thing" in result.stdout
