@@ -16,21 +16,18 @@ from data.atomic import atomic_path
 from data.decode import ImageDecodeError, decode_image
 from data.manifest import resolve_image_path, split_list
 from data.masks import load_mask
+from data.taxonomy import load_taxonomy
 
-LABEL_COLUMNS = (
-    "view",
-    "category",
-    "hardware_type",
-    "hardware_finish",
-    "stamp_type",
-    "condition_grade",
-    "defects",
-)
+
+def _label_columns() -> tuple[str, ...]:
+    """Every taxonomy task but authenticity, which gets its own (coloured) caption line."""
+    return tuple(t for t in load_taxonomy().task_names if t != "authenticity")
 
 
 def _caption(row: pd.Series) -> list[str]:
     lines = [f"{row['item_id']}  {row.get('split') or ''}".strip()]
-    labels = [str(row[c]) for c in LABEL_COLUMNS if c in row and pd.notna(row[c]) and str(row[c]) != "none"]
+    shown = [c for c in _label_columns() if c in row and pd.notna(row[c])]
+    labels = [str(row[c]) for c in shown if str(row[c]) != "none"]
     lines.append(" / ".join(labels[:3]))
     if len(labels) > 3:
         lines.append(" / ".join(labels[3:]))
