@@ -47,7 +47,10 @@ def _init_worker(config: SynthConfig, out_dir: str) -> None:
         out_dir=Path(out_dir),
         taxonomy=taxonomy,
         context=Context(
-            config.size, TextureBank(config.seed), {c: i for i, c in enumerate(defects)}, config.level.clutter
+            config.size,
+            TextureBank(config.seed, config.size),
+            {c: i for i, c in enumerate(defects)},
+            config.level.clutter,
         ),
     )
 

@@ -57,7 +57,7 @@ _MAKERS = {"pebbled": _pebbled, "smooth": _smooth, "saffiano": _saffiano}
 class TextureBank:
     """A few tiles of each leather kind plus generic noise tiles, seeded by the benchmark seed."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, photo_size: int = 256) -> None:
         rng = np.random.default_rng([seed, 7919])
         self.tiles = {kind: [make(rng) for _ in range(TILES_PER_KIND)] for kind, make in _MAKERS.items()}
         self.tiles["blotch"] = [
@@ -65,11 +65,12 @@ class TextureBank:
         ]
         self.tiles["white"] = [_normalise(rng.normal(size=(TILE, TILE)))]
         # Unit Gaussian sensor noise, 4 planes (luminance + RGB chroma), cropped per photo.
-        self.sensor = rng.standard_normal((SENSOR_TILE, SENSOR_TILE, 4), dtype=np.float32)
+        self.sensor_tile = min(SENSOR_TILE, 2 * photo_size)
+        self.sensor = rng.standard_normal((self.sensor_tile, self.sensor_tile, 4), dtype=np.float32)
 
     def sensor_noise(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """A (size, size, 4) float32 crop of unit Gaussian noise, randomly flipped."""
-        y, x = (int(v) for v in rng.integers(0, SENSOR_TILE - size + 1, 2))
+        y, x = (int(v) for v in rng.integers(0, self.sensor_tile - size + 1, 2))
         patch = self.sensor[y : y + size, x : x + size]
         return patch[::-1] if rng.random() < 0.5 else patch
 
