@@ -107,9 +107,7 @@ def develop(scene: Scene, shot: Shot, rng: np.random.Generator) -> tuple[bytes, 
         # Sensor noise: luminance plus weaker chroma, before framing, so demosaicing-like
         # interpolation correlates it a little, as in real phone JPEGs. The factor 1.4 makes up
         # for the smoothing of the bilinear warp.
-        noise = scene.bank.sensor_noise(size, rng)
-        linear += noise[..., :1] * np.float32(1.4 * shot.noise_sigma)
-        linear += noise[..., 1:] * np.float32(1.4 * 0.4 * shot.noise_sigma)
+        linear += scene.bank.sensor_noise(size, rng) * np.float32(1.4 * shot.noise_sigma)
     np.clip(linear, 0, 254.5, out=linear)
     linear += 0.5
     image = Image.fromarray(linear.astype(np.uint8), mode="RGB")

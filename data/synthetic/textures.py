@@ -64,12 +64,14 @@ class TextureBank:
             _normalise(gaussian_filter_fft(rng.normal(size=(TILE, TILE)), s)) for s in (4.0, 10.0, 20.0)
         ]
         self.tiles["white"] = [_normalise(rng.normal(size=(TILE, TILE)))]
-        # Unit Gaussian sensor noise, 4 planes (luminance + RGB chroma), cropped per photo.
+        # Sensor noise per pixel and channel: shared luminance plus weaker chroma (std 1 and
+        # 0.4), premixed once so that a photo adds it in one pass. Cropped per photo.
         self.sensor_tile = min(SENSOR_TILE, 2 * photo_size)
-        self.sensor = rng.standard_normal((self.sensor_tile, self.sensor_tile, 4), dtype=np.float32)
+        planes = rng.standard_normal((self.sensor_tile, self.sensor_tile, 4), dtype=np.float32)
+        self.sensor = planes[..., :1] + np.float32(0.4) * planes[..., 1:]
 
     def sensor_noise(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        """A (size, size, 4) float32 crop of unit Gaussian noise, randomly flipped."""
+        """A (size, size, 3) float32 crop of the premixed sensor noise, randomly flipped."""
         y, x = (int(v) for v in rng.integers(0, self.sensor_tile - size + 1, 2))
         patch = self.sensor[y : y + size, x : x + size]
         return patch[::-1] if rng.random() < 0.5 else patch
