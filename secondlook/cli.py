@@ -16,6 +16,10 @@ from secondlook import __version__
 # name -> ("module:attribute", one-line help shown by `secondlook --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data.cli:data", "Benchmark generation, dataset import, manifest validation and preview."),
+    "train": (
+        "training.cli:train",
+        "Train one reviewer from a YAML config (checkpoints, calibration, MLflow).",
+    ),
 }
 
 

@@ -1,0 +1,142 @@
+"""Training end to end on a tiny generated benchmark: smoke run, resume, DDP, learning."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from data.synthetic.config import SynthConfig
+from data.synthetic.generate import generate
+from serving.preprocess import PreprocessSpec
+from training.checkpoint import epoch_paths, load_weights, read_metadata
+from training.config import load_config
+from training.data import PhotoDataset, load_splits
+from training.losses import multitask_loss
+from training.model import Reviewer
+from training.train import train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(
+        SynthConfig(items=14, seed=3, size=128, workers=1), tmp_path_factory.mktemp("bench"), progress=False
+    )
+
+
+def smoke_config(manifest: Path, out: Path, *extra: str):
+    return load_config(
+        "configs/train/smoke.yaml",
+        [
+            f"data.manifest={manifest}",
+            f"out_dir={out / 'run'}",
+            f"tracking.tracking_uri=sqlite:///{out}/mlflow.db",
+            *extra,
+        ],
+    )
+
+
+def test_smoke_training_writes_a_calibrated_model_and_an_mlflow_run(
+    tiny_manifest: Path, tmp_path: Path
+) -> None:
+    config = smoke_config(tiny_manifest, tmp_path)
+    run_dir = train(config, progress=False)
+    metadata = read_metadata(run_dir / "model.safetensors")
+    assert metadata["backbone"] == "mobilenetv3_small_050"
+    assert set(metadata["temperatures"]) >= {"view", "evidence", "condition_grade"}
+    assert all(v > 0 for v in metadata["temperatures"].values())
+    assert "ece_before" in metadata["calibration"]["evidence"]
+    assert metadata["preprocess"]["size"] == 64
+    assert (run_dir / "config.yaml").read_text().startswith("name: smoke")
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    run = mlflow.get_run(metadata["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert "val_item_acc" in run.data.metrics and "train_loss" in run.data.metrics
+    assert run.data.tags["taxonomy_version"] and len(run.data.tags["data_manifest_sha256"]) == 64
+    history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "train_loss")
+    assert len(history) == 2
+
+
+def test_refuses_to_overwrite_a_run_without_resume(tiny_manifest: Path, tmp_path: Path) -> None:
+    config = smoke_config(tiny_manifest, tmp_path, "train.epochs=1")
+    train(config, progress=False)
+    with pytest.raises(ValueError, match="--resume"):
+        train(config, progress=False)
+
+
+def test_resume_after_interruption_gives_the_same_weights(tiny_manifest: Path, tmp_path: Path) -> None:
+    config = smoke_config(tiny_manifest, tmp_path, "train.epochs=3")
+    run_dir = train(config, progress=False)
+    final = load_weights(epoch_paths(run_dir, 2)[0])
+    # Interrupt after epoch 1: drop what came later, then resume.
+    for epoch in (1, 2):
+        for path in epoch_paths(run_dir, epoch):
+            path.unlink(missing_ok=True)
+    (run_dir / "model.safetensors").unlink()
+    train(config, resume=True, progress=False)
+    resumed = load_weights(epoch_paths(run_dir, 2)[0])
+    assert final.keys() == resumed.keys()
+    for key in final:
+        torch.testing.assert_close(resumed[key], final[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_loss_goes_down_on_a_fixed_batch(tiny_manifest: Path) -> None:
+    torch.manual_seed(0)
+    splits = load_splits(tiny_manifest, 0, 0.3, None)
+    dataset = PhotoDataset(splits.train.head(16), tiny_manifest, PreprocessSpec(size=64))
+    batch = {k: torch.stack([dataset[i][k] for i in range(len(dataset))]) for k in dataset[0]}
+    model = Reviewer("mobilenetv3_small_050", seg_channels=16)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    weights = load_config(None).loss_weights
+    losses = []
+    for _ in range(25):
+        model.train()
+        loss, _ = multitask_loss(model(batch["image"]), batch, weights)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_two_process_ddp_run_on_cpu(tiny_manifest: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "secondlook.cli",
+        "train",
+        "--config",
+        "configs/train/smoke.yaml",
+        "--quiet",
+        "--set",
+        f"data.manifest={tiny_manifest}",
+        "--set",
+        f"out_dir={out / 'run'}",
+        "--set",
+        f"tracking.tracking_uri=sqlite:///{out}/mlflow.db",
+        "--set",
+        "train.epochs=1",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "run" / "model.safetensors").exists()
+    assert read_metadata(out / "run" / "model.safetensors")["best_epoch"] == 0
+    shutil.rmtree(out, ignore_errors=True)

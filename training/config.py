@@ -1,0 +1,146 @@
+"""Training configuration: YAML -> validated pydantic model, with `--set a.b=value` overrides.
+
+Unknown keys and bad values are errors that name the key. The resolved configuration is
+saved with every run (`config.yaml` in the run folder and as an MLflow artifact).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    manifest: Path = Path("data/synth/manifest.csv")
+    split_seed: int = 0  # the reviewer's own train/val partition of the non-test items
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    max_items: int | None = Field(None, ge=2)  # cap for quick runs; None = all
+    workers: int = Field(2, ge=0)  # data-loading processes
+
+
+class ModelConfig(_Section):
+    backbone: str = "resnet18"
+    pretrained: bool = False
+    pretrained_path: Path | None = None  # a local .safetensors/.pth file, or the HF cache
+    drop_rate: float = Field(0.1, ge=0, lt=1)
+    seg_channels: int = Field(64, ge=8)
+
+
+class PreprocessConfig(_Section):
+    size: int = Field(224, ge=32, le=1024)
+    resize: Literal["squash", "center_crop"] = "squash"
+
+
+class TrainLoopConfig(_Section):
+    epochs: int = Field(10, ge=1)
+    batch_items: int = Field(8, ge=1)  # items per batch; all photos of an item travel together
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    warmup_epochs: float = Field(1.0, ge=0)
+    class_weights: bool = False
+    ema: bool = False
+    ema_decay: float = Field(0.998, gt=0, lt=1)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    augment: Literal["none", "light", "standard"] = "standard"
+    amp: bool = True  # mixed precision, used only on CUDA
+    channels_last: bool = True
+    max_steps_per_epoch: int | None = Field(None, ge=1)  # for smoke tests
+
+
+class LossWeights(_Section):
+    view: float = 0.5
+    hardware_type: float = 0.5
+    hardware_finish: float = 0.5
+    stamp_type: float = 0.5
+    condition_grade: float = 0.5
+    evidence: float = 2.0
+    item_evidence: float = 1.0
+    defects: float = 1.0
+
+
+class TrackingConfig(_Section):
+    tracking_uri: str | None = None  # None: a local file store in ./mlruns
+    experiment: str = "secondlook"
+    log_model: bool = True
+
+
+class TrainConfig(_Section):
+    name: str = "reviewer"
+    seed: int = 0
+    out_dir: Path = Path("runs/reviewer")
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    preprocess: PreprocessConfig = PreprocessConfig()
+    train: TrainLoopConfig = TrainLoopConfig()
+    loss_weights: LossWeights = LossWeights()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, value: str) -> str:
+        if not value or any(c in value for c in "/\\ "):
+            raise ValueError("name must be a plain word (it names folders and runs)")
+        return value
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{key}: {message}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`a.b=value` strings onto a nested dict; values are parsed as YAML scalars."""
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {override!r}: expected key=value, e.g. train.epochs=3")
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part} is not a section")
+            node = child
+        node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (or the defaults when `path` is None) and apply overrides."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        raw = loaded or {}
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return TrainConfig(**raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None

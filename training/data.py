@@ -1,0 +1,188 @@
+"""Manifest -> torch dataset, and a sampler that keeps each item's photos in one batch.
+
+Each photo is decoded with the safe decoder, augmented by albumentations (with its
+defect bitmask), then turned into model input by serving's one `preprocess`. Masks are
+brought to the segmentation head's 1/4 resolution. Randomness is seeded per
+(seed, epoch, photo), so an interrupted run resumes onto the same batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from data.decode import decode_image
+from data.manifest import read_manifest, resolve_image_path
+from data.masks import decode_mask
+from data.splits import split_for_item
+from data.taxonomy import Taxonomy, load_taxonomy
+from serving.preprocess import PreprocessSpec, normalise, resize
+from training.augment import build_augment
+from training.targets import CLASSIFICATION_TASKS, Targets, build_targets
+
+SEG_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+
+
+def reviewer_splits(
+    frame: pd.DataFrame, split_seed: int, val_fraction: float, max_items: int | None = None
+) -> Splits:
+    """The manifest's test split stays fixed; the rest is re-partitioned by this reviewer's seed.
+
+    Two reviewers with different `split_seed` train and validate on different items,
+    which keeps their errors apart.
+    """
+    if max_items is not None:
+        keep = frame["item_id"].drop_duplicates().head(max_items)
+        frame = frame[frame["item_id"].isin(keep)]
+    is_test = frame["split"].eq("test").fillna(False).to_numpy()
+    rest = frame[~is_test]
+    fractions = (1.0 - val_fraction, val_fraction, 0.0)
+    part = rest["item_id"].map(lambda item: split_for_item(str(item), split_seed, fractions))
+    return Splits(
+        train=rest[part == "train"].reset_index(drop=True),
+        val=rest[part == "val"].reset_index(drop=True),
+        test=frame[is_test].reset_index(drop=True),
+    )
+
+
+def load_splits(manifest: Path, split_seed: int, val_fraction: float, max_items: int | None) -> Splits:
+    return reviewer_splits(read_manifest(manifest), split_seed, val_fraction, max_items)
+
+
+class PhotoDataset(Dataset):
+    """One manifest row -> (image tensor, targets); see `training.targets` for the encoding."""
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        manifest_path: Path,
+        spec: PreprocessSpec,
+        augment: str = "none",
+        seed: int = 0,
+        taxonomy: Taxonomy | None = None,
+    ) -> None:
+        self.frame = frame.reset_index(drop=True)
+        self.manifest_path = Path(manifest_path)
+        self.spec = spec
+        self.taxonomy = taxonomy or load_taxonomy()
+        self.targets: Targets = build_targets(self.frame, self.taxonomy)
+        self.augment = build_augment(augment)
+        self.seed = seed
+        self.epoch = 0
+        self.n_defects = len(self.taxonomy.classes("defects"))
+        self.mask_size = spec.size // SEG_STRIDE
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def _mask(self, row: pd.Series, size: tuple[int, int]) -> np.ndarray:
+        """The photo's defect bitmask as an 8-bit image (zeros when none or unknown)."""
+        if isinstance(row["mask_path"], str):
+            with Image.open(resolve_image_path(self.manifest_path, row["mask_path"])) as image:
+                mask_class = row["mask_class"] if isinstance(row["mask_class"], str) else None
+                channels = decode_mask(image, mask_class, self.taxonomy)
+            packed = np.zeros(channels.shape[1:], np.uint8)
+            for bit, channel in enumerate(channels):
+                packed |= channel.astype(np.uint8) << bit
+            if packed.shape != (size[1], size[0]):
+                packed = np.asarray(Image.fromarray(packed).resize(size, Image.Resampling.NEAREST))
+            return packed
+        return np.zeros((size[1], size[0]), np.uint8)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        row = self.frame.iloc[index]
+        image = decode_image(resolve_image_path(self.manifest_path, row["image_path"]))
+        pixels = np.asarray(image)
+        packed = self._mask(row, image.size)
+        if self.augment is not None:
+            self.augment.set_random_seed(
+                int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
+            )
+            out = self.augment(image=pixels, mask=packed)
+            pixels, packed = out["image"], out["mask"]
+        tensor = normalise(np.asarray(resize(Image.fromarray(pixels), self.spec)), self.spec)
+        small = np.asarray(
+            Image.fromarray(packed).resize((self.mask_size, self.mask_size), Image.Resampling.NEAREST)
+        )
+        bits = np.arange(self.n_defects, dtype=np.uint8)
+        mask = ((small[None] >> bits[:, None, None]) & 1).astype(np.float32)
+        t = self.targets
+        item = {
+            "image": torch.from_numpy(tensor),
+            "mask": torch.from_numpy(mask),
+            "mask_known": torch.tensor(bool(t.mask_known[index])),
+            "condition_grade": torch.tensor(t.condition[index]),
+            "evidence": torch.tensor(t.evidence[index]),
+            "item_label": torch.tensor(t.item_label[index]),
+            "item_index": torch.tensor(t.item_index[index]),
+            "row": torch.tensor(index),
+        }
+        for task in CLASSIFICATION_TASKS:
+            item[task] = torch.tensor(t.classes[task][index])
+        return item
+
+
+class ItemBatchSampler(Sampler[list[int]]):
+    """Batches of whole items (all their photos), shuffled per epoch, sharded across ranks.
+
+    Every rank gets the same number of batches so that distributed steps stay in lockstep.
+    """
+
+    def __init__(
+        self,
+        item_index: np.ndarray,
+        batch_items: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.rows_by_item = [
+            np.flatnonzero(item_index == i).tolist() for i in range(int(item_index.max()) + 1)
+        ]
+        self.batch_items = batch_items
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        order = np.arange(len(self.rows_by_item))
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch, 17]).permutation(order)
+        batches = [
+            [row for item in order[i : i + self.batch_items] for row in self.rows_by_item[item]]
+            for i in range(0, len(order), self.batch_items)
+        ]
+        per_rank = max(1, len(batches) // self.world_size) if self.world_size > 1 else len(batches)
+        if self.world_size > 1:
+            batches = batches[: per_rank * self.world_size] or batches[:1] * self.world_size
+            batches = batches[self.rank :: self.world_size]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())

@@ -1,0 +1,110 @@
+"""Multi-task loss with per-task masking of unknown labels.
+
+Every term ignores rows whose label is unknown (-1) for that task; a term with no known
+label in the batch contributes nothing. The item term is the multiple-instance loss: the
+noisy-OR of an item's photo evidence (the same aggregation serving uses) against the item
+label, which is all a real dataset may know about a counterfeit.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from training.config import LossWeights
+from training.model import DEFECTS, EVIDENCE
+from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
+
+
+def ordinal_targets(grade: torch.Tensor, thresholds: int) -> torch.Tensor:
+    """Grade k -> [1]*k + [0]*(K-1-k): the labels of P(grade > j) for each threshold j."""
+    steps = torch.arange(thresholds, device=grade.device)
+    return (grade[:, None] > steps[None, :]).float()
+
+
+def item_log_authentic(
+    evidence_logits: torch.Tensor, item_index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log P(item shows no cue) = sum over its photos of log(1 - p_i); returns (items, values)."""
+    items, inverse = torch.unique(item_index, return_inverse=True)
+    log_no_cue = -F.softplus(evidence_logits.float())  # log(1 - sigmoid(x))
+    sums = torch.zeros(len(items), device=evidence_logits.device).index_add_(0, inverse, log_no_cue)
+    return items, sums
+
+
+def mil_loss(
+    evidence_logits: torch.Tensor, item_index: torch.Tensor, item_label: torch.Tensor
+) -> torch.Tensor | None:
+    items, log_authentic = item_log_authentic(evidence_logits, item_index)
+    labels = torch.full((len(items),), -1, device=evidence_logits.device, dtype=torch.long)
+    labels[torch.unique(item_index, return_inverse=True)[1]] = item_label
+    known = labels >= 0
+    if not known.any():
+        return None
+    log_authentic = log_authentic[known].clamp(max=-1e-6)
+    log_counterfeit = torch.log(-torch.expm1(log_authentic))
+    positive = labels[known] == 1
+    return -torch.where(positive, log_counterfeit, log_authentic).mean()
+
+
+def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    bce = F.binary_cross_entropy_with_logits(logits.float(), target)
+    probs = torch.sigmoid(logits.float())
+    dims = (0, 2, 3)
+    intersection = (probs * target).sum(dims)
+    union = probs.sum(dims) + target.sum(dims)
+    dice = 1 - (2 * intersection + 1.0) / (union + 1.0)
+    return bce + dice.mean()
+
+
+def multitask_loss(
+    out: dict[str, torch.Tensor],
+    batch: dict[str, torch.Tensor],
+    weights: LossWeights,
+    class_weights: dict[str, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    total = torch.zeros((), device=out[EVIDENCE].device)
+    parts: dict[str, float] = {}
+
+    def add(name: str, value: torch.Tensor | None, weight: float) -> None:
+        nonlocal total
+        if value is None or weight == 0:
+            return
+        total = total + weight * value
+        parts[name] = float(value.detach())
+
+    for task in CLASSIFICATION_TASKS:
+        target = batch[task]
+        if (target >= 0).any():
+            cw = class_weights.get(task) if class_weights else None
+            add(
+                task,
+                F.cross_entropy(out[task].float(), target, weight=cw, ignore_index=-1),
+                getattr(weights, task),
+            )
+    grade = batch[ORDINAL_TASK]
+    known = grade >= 0
+    if known.any():
+        logits = out[ORDINAL_TASK][known].float()
+        add(
+            ORDINAL_TASK,
+            F.binary_cross_entropy_with_logits(logits, ordinal_targets(grade[known], logits.shape[1])),
+            weights.condition_grade,
+        )
+    evidence = batch[EVIDENCE]
+    known = evidence >= 0
+    if known.any():
+        add(
+            EVIDENCE,
+            F.binary_cross_entropy_with_logits(out[EVIDENCE][known].float(), evidence[known].float()),
+            weights.evidence,
+        )
+    add(
+        "item_evidence",
+        mil_loss(out[EVIDENCE], batch["item_index"], batch["item_label"]),
+        weights.item_evidence,
+    )
+    known = batch["mask_known"]
+    if known.any():
+        add(DEFECTS, dice_bce(out[DEFECTS][known], batch["mask"][known]), weights.defects)
+    return total, parts

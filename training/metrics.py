@@ -1,0 +1,84 @@
+"""Metrics on collected predictions (numpy in, floats out): shared by validation and `evaluate`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from serving.evidence import item_scores
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def ordinal_probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """CORAL cumulative logits (N, K-1) -> class probabilities (N, K)."""
+    above = sigmoid(logits / temperature)  # P(grade > k)
+    above = np.minimum.accumulate(above, axis=1)  # keep the cumulative probabilities ordered
+    ones, zeros = np.ones((len(above), 1)), np.zeros((len(above), 1))
+    cumulative = np.concatenate([ones, above, zeros], axis=1)
+    return np.clip(cumulative[:, :-1] - cumulative[:, 1:], 0.0, 1.0)
+
+
+def accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
+    known = target >= 0
+    return float((predicted[known] == target[known]).mean()) if known.any() else float("nan")
+
+
+def macro_f1(predicted: np.ndarray, target: np.ndarray, classes: int) -> float:
+    known = target >= 0
+    if not known.any():
+        return float("nan")
+    p, t = predicted[known], target[known]
+    scores = []
+    for c in range(classes):
+        tp = np.sum((p == c) & (t == c))
+        fp = np.sum((p == c) & (t != c))
+        fn = np.sum((p != c) & (t == c))
+        if tp + fp + fn == 0:
+            continue  # class absent from both: not counted
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """ECE: the bin-weighted gap between confidence and accuracy, equal-width bins."""
+    if len(confidence) == 0:
+        return float("nan")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        inside = index == b
+        if inside.any():
+            ece += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
+    return float(ece)
+
+
+def binary_ece(probability: np.ndarray, label: np.ndarray, bins: int = 15) -> float:
+    """ECE of a binary probability, as the confidence of the predicted class."""
+    predicted = probability >= 0.5
+    confidence = np.where(predicted, probability, 1 - probability)
+    return expected_calibration_error(confidence, (predicted == label.astype(bool)).astype(float), bins)
+
+
+def item_accuracy(
+    item_ids: np.ndarray, evidence_prob: np.ndarray, item_labels: np.ndarray
+) -> tuple[float, int]:
+    """Item-level authenticity accuracy with serving's aggregation at 0.5, and the item count."""
+    scores = item_scores(item_ids, evidence_prob)
+    labels = {}
+    for item, label in zip(item_ids, item_labels, strict=True):
+        labels.setdefault(str(item), int(label))
+    known = [i for i in scores if labels[i] >= 0]
+    if not known:
+        return float("nan"), 0
+    correct = [(scores[i] >= 0.5) == bool(labels[i]) for i in known]
+    return float(np.mean(correct)), len(known)

@@ -1,0 +1,70 @@
+"""Manifest rows -> per-photo training targets, with "unknown" kept apart from "negative".
+
+-1 marks a label the row does not have (unknown, or not applicable to its view); those
+rows are masked out of that task's loss, so partially labelled datasets train the heads
+they can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from data.manifest import parse_defects, split_list
+from data.taxonomy import Taxonomy
+
+CLASSIFICATION_TASKS = ("view", "hardware_type", "hardware_finish", "stamp_type")
+ORDINAL_TASK = "condition_grade"
+UNKNOWN = -1
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Column arrays, one entry per manifest row."""
+
+    classes: dict[str, np.ndarray]  # task -> int64 class index or -1
+    condition: np.ndarray  # int64 grade index (0 = A) or -1
+    evidence: np.ndarray  # int64 1/0: this photo shows a counterfeit cue; -1 unknown
+    item_label: np.ndarray  # int64 1 counterfeit / 0 authentic / -1 unknown
+    item_index: np.ndarray  # int64 dense item number, for grouping photos into items
+    mask_known: np.ndarray  # bool: the defect mask is known (possibly all zero)
+    cues: list[list[str]]  # cues visible per photo (for error analysis)
+
+
+def _class_index(values: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.array([lookup.get(v, UNKNOWN) if isinstance(v, str) else UNKNOWN for v in values], np.int64)
+
+
+def photo_evidence(row_authenticity: object, cues: object, item_cues: object) -> int:
+    """1/0 when the photo's cue label is known, else -1.
+
+    Known when the item is authentic (no cues anywhere) or its cues were recorded
+    (synthetic data); a real counterfeit with only an item label gives -1, and the
+    multiple-instance loss trains on it at item level instead.
+    """
+    if row_authenticity == "authentic":
+        return 0
+    if row_authenticity == "counterfeit" and split_list(item_cues):
+        return int(bool(split_list(cues)))
+    return UNKNOWN
+
+
+def build_targets(frame: pd.DataFrame, taxonomy: Taxonomy) -> Targets:
+    classes = {task: _class_index(frame[task], taxonomy.classes(task)) for task in CLASSIFICATION_TASKS}
+    condition = _class_index(frame[ORDINAL_TASK], taxonomy.classes(ORDINAL_TASK))
+    authenticity = frame["authenticity"].astype(object)
+    evidence = np.array(
+        [
+            photo_evidence(a if isinstance(a, str) else None, c, ic)
+            for a, c, ic in zip(authenticity, frame["cues"], frame["item_cues"], strict=True)
+        ],
+        np.int64,
+    )
+    item_label = _class_index(frame["authenticity"], taxonomy.classes("authenticity"))
+    item_index = pd.factorize(frame["item_id"])[0].astype(np.int64)
+    mask_known = np.array([parse_defects(v) is not None for v in frame["defects"]], bool)
+    cues = [split_list(v) for v in frame["cues"]]
+    return Targets(classes, condition, evidence, item_label, item_index, mask_known, cues)

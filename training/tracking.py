@@ -1,0 +1,108 @@
+"""MLflow tracking for a training run (rank 0 only): params, per-epoch metrics, tags, artifacts.
+
+The default is a local store in ./mlruns (an SQLite database and an artifacts folder), so
+runs are recorded offline; set
+`tracking.tracking_uri` (or MLFLOW_TRACKING_URI) for a server. A resumed run continues
+the same MLflow run, whose id is kept in the run folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from data.taxonomy import load_taxonomy
+from training.config import TrainConfig
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def default_tracking_uri(root: Path = Path("mlruns")) -> str:
+    """A local store in ./mlruns: an SQLite database (MLflow's file store is deprecated) plus artifacts."""
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class Tracker:
+    def __init__(self, config: TrainConfig, run_dir: Path, enabled: bool, resume: bool) -> None:
+        self.enabled = enabled
+        self.run_id: str | None = None
+        if not enabled:
+            return
+        import mlflow
+
+        self.mlflow = mlflow
+        uri = config.tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        if mlflow.get_experiment_by_name(config.tracking.experiment) is None:
+            artifacts = None
+            if uri.startswith("sqlite:///"):  # keep artifacts beside the local database
+                artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+            mlflow.create_experiment(config.tracking.experiment, artifact_location=artifacts)
+        mlflow.set_experiment(config.tracking.experiment)
+        id_file = run_dir / "mlflow_run_id.txt"
+        previous = id_file.read_text().strip() if resume and id_file.exists() else None
+        run = mlflow.start_run(run_id=previous, run_name=None if previous else config.name)
+        self.run_id = run.info.run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(self.run_id + "\n")
+        if previous is None:
+            taxonomy = load_taxonomy()
+            mlflow.log_params({k: str(v)[:500] for k, v in flatten(config.model_dump(mode="json")).items()})
+            mlflow.set_tags(
+                {
+                    "git_sha": git_sha(),
+                    "data_manifest_sha256": file_sha256(Path(config.data.manifest)),
+                    "taxonomy_version": taxonomy.version,
+                    "taxonomy_hash": taxonomy.content_hash,
+                    "reviewer": config.name,
+                }
+            )
+
+    def log_epoch(self, record: dict[str, float], epoch: int) -> None:
+        if self.enabled:
+            self.mlflow.log_metrics({k: float(v) for k, v in record.items() if k != "epoch"}, step=epoch)
+
+    def finish(self, model_path: Path, calibration: dict[str, dict[str, float]]) -> None:
+        if not self.enabled:
+            return
+        run_dir = model_path.parent
+        for head, values in calibration.items():
+            self.mlflow.log_metrics(
+                {f"{head}_ece_before": values["ece_before"], f"{head}_ece_after": values["ece_after"]}
+            )
+        for name in ("config.yaml", "calibration.json", "model.safetensors"):
+            if (run_dir / name).exists():
+                self.mlflow.log_artifact(str(run_dir / name))
+        self.mlflow.end_run()
