@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "training.cli:train",
         "Train one reviewer from a YAML config (checkpoints, calibration, MLflow).",
     ),
+    "evaluate": ("training.cli:evaluate", "Metrics, plots and a report of a trained reviewer on a split."),
 }
 
 

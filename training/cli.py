@@ -39,3 +39,44 @@ def train(config_path: Path, overrides: tuple[str, ...], resume: bool, quiet: bo
     except (ConfigError, ManifestError, ImageDecodeError, PretrainedWeightsMissing, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"trained {config.name}: {run_dir / 'model.safetensors'}")
+
+
+@click.command()
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="A trained model.safetensors (run folder of `secondlook train`).",
+)
+@click.option(
+    "--data",
+    "manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Manifest to evaluate on.",
+)
+@click.option("--split", default="test", show_default=True, help="train, val, test or all.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for report.md, metrics.json and the plots.",
+)
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+def evaluate(checkpoint: Path, manifest: Path, split: str, out_dir: Path, workers: int) -> None:
+    """Metrics, plots and a Markdown report of a trained reviewer on one split."""
+    from data.manifest import ManifestError
+
+    try:
+        from training.evaluate import evaluate as run_evaluation
+
+        metrics = run_evaluation(checkpoint, manifest, split, out_dir, workers)
+    except (ManifestError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    item = metrics["authenticity_item"]
+    click.echo(
+        f"item authenticity accuracy {item['accuracy']:.3f} (AUC {item['roc_auc']:.3f}, n={item['n']}); "
+        f"photo evidence accuracy {metrics['evidence']['accuracy']:.3f}"
+    )
+    click.echo(f"report: {out_dir / 'report.md'}")

@@ -57,6 +57,7 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 class Tracker:
     def __init__(self, config: TrainConfig, run_dir: Path, enabled: bool, resume: bool) -> None:
         self.enabled = enabled
+        self.log_model = config.tracking.log_model
         self.run_id: str | None = None
         if not enabled:
             return
@@ -105,4 +106,8 @@ class Tracker:
         for name in ("config.yaml", "calibration.json", "model.safetensors"):
             if (run_dir / name).exists():
                 self.mlflow.log_artifact(str(run_dir / name))
+        if self.log_model:
+            from training.pyfunc import log_pyfunc
+
+            log_pyfunc(model_path)
         self.mlflow.end_run()

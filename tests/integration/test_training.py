@@ -43,11 +43,14 @@ def smoke_config(manifest: Path, out: Path, *extra: str):
     )
 
 
-def test_smoke_training_writes_a_calibrated_model_and_an_mlflow_run(
-    tiny_manifest: Path, tmp_path: Path
-) -> None:
-    config = smoke_config(tiny_manifest, tmp_path)
-    run_dir = train(config, progress=False)
+@pytest.fixture(scope="module")
+def smoke_run(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("smoke")
+    return train(smoke_config(tiny_manifest, out), progress=False), out
+
+
+def test_smoke_training_writes_a_calibrated_model_and_an_mlflow_run(smoke_run: tuple[Path, Path]) -> None:
+    run_dir, out = smoke_run
     metadata = read_metadata(run_dir / "model.safetensors")
     assert metadata["backbone"] == "mobilenetv3_small_050"
     assert set(metadata["temperatures"]) >= {"view", "evidence", "condition_grade"}
@@ -58,13 +61,69 @@ def test_smoke_training_writes_a_calibrated_model_and_an_mlflow_run(
 
     import mlflow
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_tracking_uri(f"sqlite:///{out}/mlflow.db")
     run = mlflow.get_run(metadata["mlflow_run_id"])
     assert run.info.status == "FINISHED"
     assert "val_item_acc" in run.data.metrics and "train_loss" in run.data.metrics
     assert run.data.tags["taxonomy_version"] and len(run.data.tags["data_manifest_sha256"]) == 64
     history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "train_loss")
     assert len(history) == 2
+
+
+def test_logged_pyfunc_predicts_on_photo_bytes(smoke_run: tuple[Path, Path], tiny_manifest: Path) -> None:
+    import base64
+
+    import mlflow
+    import pandas as pd
+
+    run_dir, out = smoke_run
+    mlflow.set_tracking_uri(f"sqlite:///{out}/mlflow.db")
+    run_id = read_metadata(run_dir / "model.safetensors")["mlflow_run_id"]
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    photos = sorted(tiny_manifest.parent.glob("images/*/*.jpg"))[:3]
+    frame = pd.DataFrame({"image": [base64.b64encode(p.read_bytes()).decode() for p in photos]})
+    result = model.predict(frame)
+    assert len(result) == 3
+    assert result["evidence"].between(0, 1).all()
+    assert set(result["view"]) <= {"overall", "hardware", "stamp", "detail"}
+
+
+def test_evaluate_writes_report_metrics_and_plots(
+    smoke_run: tuple[Path, Path], tiny_manifest: Path, tmp_path: Path
+) -> None:
+    import json
+
+    run_dir, _ = smoke_run
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "secondlook.cli",
+            "evaluate",
+            "--checkpoint",
+            str(run_dir / "model.safetensors"),
+            "--data",
+            str(tiny_manifest),
+            "--split",
+            "all",
+            "--out",
+            str(tmp_path / "eval"),
+            "--workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["items"] == 14 and 0 <= metrics["authenticity_item"]["accuracy"] <= 1
+    assert set(metrics["defects"]) <= {"scratch", "scuff", "stain", "tear", "tarnish"}
+    assert metrics["cues"], "the per-cue error table must list the cues present"
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "Errors per counterfeit cue" in report
+    for plot in ("confusion_view.png", "reliability.png", "risk_coverage.png"):
+        assert (tmp_path / "eval" / plot).stat().st_size > 1000
 
 
 def test_refuses_to_overwrite_a_run_without_resume(tiny_manifest: Path, tmp_path: Path) -> None:

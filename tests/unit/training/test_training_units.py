@@ -127,3 +127,16 @@ def test_preprocess_shape_values_and_spec_round_trip() -> None:
     assert PreprocessSpec.from_dict(spec.to_dict()) == spec
     cropped = PreprocessSpec(size=32, resize="center_crop")
     assert preprocess(image, cropped).shape == (3, 32, 32)
+
+
+def test_roc_auc_and_risk_coverage_on_known_answers() -> None:
+    from training.evaluate import risk_coverage, roc_auc
+
+    labels = np.array([0, 0, 1, 1])
+    assert roc_auc(np.array([0.1, 0.2, 0.8, 0.9]), labels) == 1.0
+    assert roc_auc(np.array([0.9, 0.8, 0.2, 0.1]), labels) == 0.0
+    assert roc_auc(np.full(4, 0.5), labels) == 0.5
+    curve = risk_coverage(np.array([0.99, 0.01, 0.6, 0.45]), np.array([1, 0, 0, 0]))
+    # Confidence order: 0.99, 0.01 (both right), 0.6 (wrong), 0.45 (right).
+    assert np.allclose(curve["risk"], [0.0, 0.0, 1 / 3, 0.25])
+    assert np.allclose(curve["coverage"], [0.25, 0.5, 0.75, 1.0])

@@ -1,0 +1,210 @@
+"""`secondlook evaluate`: every metric of a trained reviewer on one split, as JSON, PNGs and Markdown.
+
+Photo-level heads, item-level authenticity through serving's aggregation, calibration
+(reliability diagrams), the item-level risk-coverage curve, condition, defect masks, and
+an error table per counterfeit cue.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from data.manifest import read_manifest, split_list
+from data.taxonomy import load_taxonomy
+from serving.evidence import item_scores
+from serving.preprocess import PreprocessSpec
+from training.checkpoint import load_weights, read_metadata
+from training.data import ItemBatchSampler, PhotoDataset
+from training.metrics import (
+    accuracy,
+    binary_ece,
+    expected_calibration_error,
+    macro_f1,
+    ordinal_probabilities,
+    sigmoid,
+    softmax,
+)
+from training.model import DEFECTS, EVIDENCE, Reviewer
+from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
+from training.train import collect
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve by the rank-sum formula (ties share ranks)."""
+    labels = labels.astype(bool)
+    positives, negatives = labels.sum(), (~labels).sum()
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def risk_coverage(probability: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Items sorted by confidence; error rate among the most confident fraction at each coverage."""
+    confidence = np.maximum(probability, 1 - probability)
+    order = np.argsort(-confidence, kind="stable")
+    errors = ((probability[order] >= 0.5) != labels[order].astype(bool)).astype(float)
+    covered = np.arange(1, len(order) + 1)
+    return pd.DataFrame(
+        {
+            "coverage": covered / len(order),
+            "risk": np.cumsum(errors) / covered,
+            "threshold_confidence": confidence[order],
+        }
+    )
+
+
+def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
+    metadata = read_metadata(checkpoint)
+    taxonomy = load_taxonomy()
+    if metadata["taxonomy"]["taxonomy_hash"] != taxonomy.content_hash:
+        raise ValueError(
+            f"{checkpoint} was trained on taxonomy {metadata['taxonomy']['taxonomy_version']} "
+            f"(hash {metadata['taxonomy']['taxonomy_hash'][:12]}), not the current one"
+        )
+    model_config = metadata["config"]["model"]
+    model = Reviewer(metadata["backbone"], seg_channels=model_config["seg_channels"], drop_rate=0.0)
+    model.load_state_dict(load_weights(checkpoint))
+    model.eval()
+    return model, metadata
+
+
+def evaluate(checkpoint: Path, manifest: Path, split: str, out_dir: Path, workers: int = 2) -> dict[str, Any]:
+    model, metadata = load_reviewer(checkpoint)
+    spec = PreprocessSpec.from_dict(metadata["preprocess"])
+    frame = read_manifest(manifest)
+    if split != "all":
+        frame = frame[frame["split"] == split]
+    if frame.empty:
+        raise ValueError(f"{manifest}: no rows in split {split!r}")
+    dataset = PhotoDataset(frame, manifest, spec, "none")
+    loader = DataLoader(
+        dataset, batch_sampler=ItemBatchSampler(dataset.targets.item_index, 8, False), num_workers=workers
+    )
+    predictions = collect(model, loader, torch.device("cpu"), channels_last=False)
+    metrics = compute_metrics(predictions, dataset, metadata["temperatures"])
+    write_report(metrics, predictions, dataset, metadata, out_dir, split)
+    return metrics
+
+
+def compute_metrics(
+    predictions: dict[str, np.ndarray], dataset: PhotoDataset, temperatures: dict[str, float]
+) -> dict:
+    t, taxonomy = dataset.targets, dataset.taxonomy
+    metrics: dict[str, Any] = {"photos": len(dataset), "items": int(dataset.frame["item_id"].nunique())}
+    for task in CLASSIFICATION_TASKS:
+        probs = softmax(predictions[task], temperatures.get(task, 1.0))
+        known = t.classes[task] >= 0
+        metrics[task] = {
+            "accuracy": accuracy(probs.argmax(1), t.classes[task]),
+            "macro_f1": macro_f1(probs.argmax(1), t.classes[task], len(taxonomy.classes(task))),
+            "ece": expected_calibration_error(
+                probs[known].max(1), (probs[known].argmax(1) == t.classes[task][known]).astype(float)
+            )
+            if known.any()
+            else float("nan"),
+            "n": int(known.sum()),
+        }
+    grade_probs = ordinal_probabilities(predictions[ORDINAL_TASK], temperatures.get(ORDINAL_TASK, 1.0))
+    grade, known = grade_probs.argmax(1), t.condition >= 0
+    metrics["condition_grade"] = {
+        "exact": accuracy(grade, t.condition),
+        "within_one": float((np.abs(grade[known] - t.condition[known]) <= 1).mean())
+        if known.any()
+        else float("nan"),
+        "n": int(known.sum()),
+    }
+    evidence = sigmoid(predictions[EVIDENCE] / temperatures.get(EVIDENCE, 1.0))
+    known = t.evidence >= 0
+    metrics["evidence"] = {
+        "accuracy": accuracy((evidence >= 0.5).astype(np.int64), t.evidence),
+        "roc_auc": roc_auc(evidence[known], t.evidence[known]),
+        "ece": binary_ece(evidence[known], t.evidence[known]) if known.any() else float("nan"),
+        "n": int(known.sum()),
+    }
+    items = dataset.frame["item_id"].astype(str).to_numpy()
+    scores = item_scores(items, evidence)
+    labels = pd.Series(t.item_label, index=items).groupby(level=0).first()
+    labelled = [i for i in scores if labels[i] >= 0]
+    item_prob = np.array([scores[i] for i in labelled])
+    item_label = np.array([labels[i] for i in labelled])
+    metrics["authenticity_item"] = {
+        "accuracy": float(((item_prob >= 0.5) == item_label.astype(bool)).mean())
+        if labelled
+        else float("nan"),
+        "roc_auc": roc_auc(item_prob, item_label),
+        "ece": binary_ece(item_prob, item_label) if labelled else float("nan"),
+        "n": len(labelled),
+    }
+    curve = risk_coverage(item_prob, item_label) if labelled else pd.DataFrame()
+    metrics["risk_coverage"] = {
+        f"coverage_at_risk_{r}": float(curve.loc[curve["risk"] <= r, "coverage"].max())
+        if not curve.empty and (curve["risk"] <= r).any()
+        else 0.0
+        for r in (0.005, 0.01, 0.02, 0.05)
+    }
+    metrics["defects"] = defect_metrics(predictions[DEFECTS], dataset)
+    metrics["cues"] = cue_table(dataset, evidence, scores)
+    return metrics
+
+
+def defect_metrics(probabilities: np.ndarray, dataset: PhotoDataset, max_pixels: int = 400_000) -> dict:
+    known = dataset.targets.mask_known
+    classes = dataset.taxonomy.classes(DEFECTS)
+    if not known.any():
+        return {}
+    targets = np.stack([dataset[i]["mask"].numpy() for i in np.flatnonzero(known)])
+    probs = probabilities[known].astype(np.float32)
+    result = {}
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        p, y = probs[:, c].ravel(), targets[:, c].ravel() > 0.5
+        if len(p) > max_pixels:
+            pick = rng.choice(len(p), max_pixels, replace=False)
+            p, y = p[pick], y[pick]
+        predicted = probs[:, c] >= 0.5
+        truth = targets[:, c] > 0.5
+        union = np.logical_or(predicted, truth).sum()
+        result[name] = {
+            "pixel_auroc": roc_auc(p, y),
+            "iou": float(np.logical_and(predicted, truth).sum() / union) if union else float("nan"),
+            "positive_pixels": int(truth.sum()),
+        }
+    return result
+
+
+def cue_table(dataset: PhotoDataset, evidence: np.ndarray, scores: dict[str, float]) -> dict:
+    """Per counterfeit cue: how often items carrying it, and photos showing it, are missed."""
+    frame = dataset.frame
+    table: dict[str, dict[str, float]] = {}
+    for cue in dataset.taxonomy.cue_names:
+        showing = np.array([cue in split_list(v) for v in frame["cues"]])
+        carrying = (
+            frame.loc[[cue in split_list(v) for v in frame["item_cues"]], "item_id"].astype(str).unique()
+        )
+        if len(carrying) == 0:
+            continue
+        table[cue] = {
+            "items": len(carrying),
+            "item_miss_rate": float(np.mean([scores[i] < 0.5 for i in carrying])),
+            "photos_showing": int(showing.sum()),
+            "photo_miss_rate": float((evidence[showing] < 0.5).mean()) if showing.any() else float("nan"),
+        }
+    return table
+
+
+def write_report(
+    metrics: dict, predictions: dict, dataset: PhotoDataset, metadata: dict, out_dir: Path, split: str
+) -> None:
+    from training.report import write_markdown_and_plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    write_markdown_and_plots(metrics, predictions, dataset, metadata, out_dir, split)

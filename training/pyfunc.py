@@ -1,0 +1,64 @@
+"""The reviewer as an MLflow pyfunc, so that `mlflow models serve` can run a logged run.
+
+Input: a DataFrame with a column `image` of base64-encoded photo bytes (JPEG/PNG/WebP).
+Output: one row per photo with the calibrated counterfeit evidence, the predicted view,
+hardware type and finish, stamp type and condition grade. The same safe decoder and the
+same preprocess as serving are used; the weights and their metadata travel as the
+`model` artifact (the run's model.safetensors).
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+PYTHON_PACKAGES = ("data", "serving", "training", "secondlook")
+
+
+class ReviewerModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context: Any) -> None:
+        from serving.preprocess import PreprocessSpec
+        from training.evaluate import load_reviewer
+
+        self.model, self.metadata = load_reviewer(Path(context.artifacts["model"]))
+        self.spec = PreprocessSpec.from_dict(self.metadata["preprocess"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        import torch
+
+        from data.decode import decode_image
+        from data.taxonomy import load_taxonomy
+        from serving.preprocess import preprocess
+        from training.metrics import ordinal_probabilities, sigmoid, softmax
+        from training.targets import CLASSIFICATION_TASKS
+
+        images = [decode_image(base64.b64decode(value)) for value in model_input["image"]]
+        batch = torch.from_numpy(np.stack([preprocess(image, self.spec) for image in images]))
+        with torch.no_grad():
+            out = {k: v.float().numpy() for k, v in self.model(batch).items()}
+        temperatures, taxonomy = self.metadata["temperatures"], load_taxonomy()
+        result = pd.DataFrame({"evidence": sigmoid(out["evidence"] / temperatures["evidence"])})
+        for task in CLASSIFICATION_TASKS:
+            probs = softmax(out[task], temperatures[task])
+            result[task] = [taxonomy.classes(task)[i] for i in probs.argmax(1)]
+            result[f"{task}_confidence"] = probs.max(1)
+        grades = ordinal_probabilities(out["condition_grade"], temperatures["condition_grade"]).argmax(1)
+        result["condition_grade"] = [taxonomy.classes("condition_grade")[i] for i in grades]
+        return result
+
+
+def log_pyfunc(model_path: Path) -> None:
+    """Log the run's model as a pyfunc named `model`, with our packages as code."""
+    root = Path(__file__).resolve().parents[1]
+    mlflow.pyfunc.log_model(
+        name="model",
+        python_model=ReviewerModel(),
+        artifacts={"model": str(model_path)},
+        code_paths=[str(root / package) for package in PYTHON_PACKAGES],
+        pip_requirements=["torch", "timm", "numpy", "pandas", "pillow", "pyyaml", "pydantic", "safetensors"],
+    )

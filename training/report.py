@@ -1,0 +1,143 @@
+"""Plots and the Markdown report of `secondlook evaluate` (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from serving.evidence import item_scores
+from training.metrics import sigmoid, softmax
+from training.model import EVIDENCE
+from training.targets import CLASSIFICATION_TASKS
+
+
+def confusion_png(
+    path: Path, predicted: np.ndarray, target: np.ndarray, classes: tuple[str, ...], title: str
+) -> None:
+    known = target >= 0
+    matrix = np.zeros((len(classes), len(classes)), int)
+    np.add.at(matrix, (target[known], predicted[known]), 1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(classes), 1.0 + 0.6 * len(classes)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(
+            j, i, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black"
+        )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def reliability_png(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], bins: int = 10) -> None:
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
+    edges = np.linspace(0, 1, bins + 1)
+    for name, (probability, label) in curves.items():
+        index = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
+        xs = [probability[index == b].mean() for b in range(bins) if (index == b).any()]
+        ys = [label[index == b].mean() for b in range(bins) if (index == b).any()]
+        ax.plot(xs, ys, "o-", label=name)
+    ax.set_xlabel("predicted P(counterfeit)")
+    ax.set_ylabel("observed frequency")
+    ax.set_title("reliability")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def risk_coverage_png(path: Path, probability: np.ndarray, label: np.ndarray) -> None:
+    from training.evaluate import risk_coverage
+
+    curve = risk_coverage(probability, label)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(curve["coverage"], curve["risk"])
+    ax.set_xlabel("coverage (share of items decided automatically)")
+    ax.set_ylabel("risk (error rate among them)")
+    ax.set_title("item-level risk-coverage")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def write_markdown_and_plots(
+    metrics: dict,
+    predictions: dict,
+    dataset,
+    metadata: dict,
+    out_dir: Path,
+    split: str,
+) -> None:
+    t, taxonomy, temps = dataset.targets, dataset.taxonomy, metadata["temperatures"]
+    for task in CLASSIFICATION_TASKS:
+        if (t.classes[task] >= 0).any():
+            predicted = softmax(predictions[task], temps.get(task, 1.0)).argmax(1)
+            confusion_png(
+                out_dir / f"confusion_{task}.png", predicted, t.classes[task], taxonomy.classes(task), task
+            )
+    evidence = sigmoid(predictions[EVIDENCE] / temps.get(EVIDENCE, 1.0))
+    known = t.evidence >= 0
+    items = dataset.frame["item_id"].astype(str).to_numpy()
+    scores = item_scores(items, evidence)
+    first = dict(zip(items[::-1], t.item_label[::-1], strict=True))
+    labelled = [i for i in scores if first[i] >= 0]
+    item_prob = np.array([scores[i] for i in labelled])
+    item_label = np.array([first[i] for i in labelled])
+    curves = {"photo evidence": (evidence[known], t.evidence[known])}
+    if labelled:
+        curves["item"] = (item_prob, item_label)
+        risk_coverage_png(out_dir / "risk_coverage.png", item_prob, item_label)
+    reliability_png(out_dir / "reliability.png", curves)
+
+    lines = [
+        f"# Evaluation of {metadata['name']} ({metadata['backbone']}) on split `{split}`",
+        "",
+        f"{metrics['photos']} photos of {metrics['items']} items; "
+        f"taxonomy {metadata['taxonomy']['taxonomy_version']}; MLflow run {metadata.get('mlflow_run_id')}.",
+        "",
+        "| task | metric | value |",
+        "| --- | --- | --- |",
+    ]
+    for key in (*CLASSIFICATION_TASKS, "condition_grade", "evidence", "authenticity_item", "risk_coverage"):
+        for name, value in metrics[key].items():
+            lines.append(f"| {key} | {name} | {_fmt(value)} |")
+    lines += [
+        "",
+        "## Defects",
+        "",
+        "| class | pixel AUROC | IoU | positive pixels |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, row in metrics["defects"].items():
+        lines.append(
+            f"| {name} | {_fmt(row['pixel_auroc'])} | {_fmt(row['iou'])} | {row['positive_pixels']} |"
+        )
+    lines += [
+        "",
+        "## Errors per counterfeit cue",
+        "",
+        "| cue | items | item miss rate | photos showing | photo miss rate |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for cue, row in metrics["cues"].items():
+        lines.append(
+            f"| {cue} | {row['items']} | {_fmt(row['item_miss_rate'])} | {row['photos_showing']} | "
+            f"{_fmt(row['photo_miss_rate'])} |"
+        )
+    lines += ["", "Plots: " + ", ".join(sorted(p.name for p in out_dir.glob("*.png")))]
+    (out_dir / "report.md").write_text("\n".join(lines) + "\n")
