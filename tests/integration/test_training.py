@@ -199,3 +199,19 @@ def test_two_process_ddp_run_on_cpu(tiny_manifest: Path, tmp_path: Path) -> None
     assert (out / "run" / "model.safetensors").exists()
     assert read_metadata(out / "run" / "model.safetensors")["best_epoch"] == 0
     shutil.rmtree(out, ignore_errors=True)
+
+
+def test_training_input_equals_serving_preprocess(tiny_manifest: Path) -> None:
+    """One preprocessing: the dataset's un-augmented tensor is serving's preprocess, bit for bit."""
+    import numpy as np
+
+    from data.decode import decode_image
+    from data.manifest import read_manifest, resolve_image_path
+    from serving.preprocess import preprocess
+
+    frame = read_manifest(tiny_manifest).head(4)
+    spec = PreprocessSpec(size=96)
+    dataset = PhotoDataset(frame, tiny_manifest, spec, "none")
+    for i, path in enumerate(frame["image_path"]):
+        expected = preprocess(decode_image(resolve_image_path(tiny_manifest, path)), spec)
+        np.testing.assert_array_equal(dataset[i]["image"].numpy(), expected)
