@@ -14,10 +14,10 @@ from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from secondlook.resources import config_path
+from secondlook.yamlfile import load_yaml
 
 REQUIRED_TASKS = (
     "view",
@@ -183,13 +183,7 @@ def parse_taxonomy(raw: object, source: str = "<taxonomy>") -> Taxonomy:
 
 
 def load_taxonomy_file(path: str | Path) -> Taxonomy:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TaxonomyError(f"taxonomy file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise TaxonomyError(f"{path}: not valid YAML: {exc}") from None
+    raw = load_yaml(path, TaxonomyError, what="taxonomy file")
     return parse_taxonomy(raw, source=str(path))
 
 

@@ -1,0 +1,19 @@
+"""Reading a YAML file with errors a user can act on (one place for the three error cases)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def load_yaml(path: str | Path, error: type[Exception], what: str = "file") -> Any:
+    """Parse `path`; missing file or bad YAML raise `error` with a one-line message naming it."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
