@@ -30,35 +30,45 @@ class PretrainedWeightsMissing(RuntimeError):
     """Pretrained weights were asked for but are not on this machine."""
 
 
-def create_backbone(name: str, pretrained: bool, pretrained_path: Path | None) -> nn.Module:
-    """A timm `features_only` backbone; weights never come from the network."""
-    if name not in timm.list_models() and not timm.is_model(name):
-        raise ValueError(f"unknown timm backbone {name!r}; see timm.list_models()")
-    kwargs: dict = {"features_only": True}
-    if not pretrained:
-        return timm.create_model(name, pretrained=False, **kwargs)
-    if pretrained_path is not None:
-        path = Path(pretrained_path)
-        if not path.is_file():
-            raise PretrainedWeightsMissing(f"pretrained_path {path} does not exist")
-        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
-    import os
+def cached_pretrained_file(name: str) -> Path | None:
+    """Where this machine already holds pretrained weights for `name`: the Hugging Face cache
+    (timm's hub id) or torch hub's checkpoint folder (timm's URL). Never touches the network."""
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:
+        return None
+    if cfg.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
 
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"  # use the local cache only
-    try:
-        return timm.create_model(name, pretrained=True, **kwargs)
-    except Exception as exc:  # hub errors vary by version; all mean "not cached here"
+        repo = cfg.hf_hub_id.split("@")[0]
+        for filename in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
+            found = try_to_load_from_cache(repo, filename)
+            if isinstance(found, str):
+                return Path(found)
+    if cfg.url:
+        candidate = Path(torch.hub.get_dir()) / "checkpoints" / cfg.url.rsplit("/", 1)[-1]
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def create_backbone(name: str, pretrained: bool, pretrained_path: Path | None) -> nn.Module:
+    """A timm `features_only` backbone; weights come from a local file or cache, never the network."""
+    if not timm.is_model(name):
+        raise ValueError(f"unknown timm backbone {name!r}; see timm.list_models()")
+    if not pretrained:
+        return timm.create_model(name, pretrained=False, features_only=True)
+    path = Path(pretrained_path) if pretrained_path is not None else cached_pretrained_file(name)
+    if pretrained_path is not None and not path.is_file():
+        raise PretrainedWeightsMissing(f"pretrained_path {path} does not exist")
+    if path is None:
         raise PretrainedWeightsMissing(
             f"no local pretrained weights for {name}: put a .safetensors or .pth file on this machine "
-            f"and set model.pretrained_path, or populate the Hugging Face cache (HF_HOME) where a network is "
-            f"available, or train from scratch with model.pretrained=false ({type(exc).__name__})"
-        ) from None
-    finally:
-        if previous is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = previous
+            "and set model.pretrained_path, or populate the Hugging Face cache (HF_HOME) where a network "
+            "is available, or train from scratch with model.pretrained=false"
+        )
+    return timm.create_model(
+        name, pretrained=True, features_only=True, pretrained_cfg_overlay={"file": str(path)}
+    )
 
 
 class OrdinalHead(nn.Module):

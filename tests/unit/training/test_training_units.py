@@ -140,3 +140,26 @@ def test_roc_auc_and_risk_coverage_on_known_answers() -> None:
     # Confidence order: 0.99, 0.01 (both right), 0.6 (wrong), 0.45 (right).
     assert np.allclose(curve["risk"], [0.0, 0.0, 1 / 3, 0.25])
     assert np.allclose(curve["coverage"], [0.25, 0.5, 0.75, 1.0])
+
+
+def test_pretrained_weights_never_download_and_say_how_to_provide_them(tmp_path, monkeypatch) -> None:
+    from training.model import PretrainedWeightsMissing, create_backbone
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    with pytest.raises(PretrainedWeightsMissing, match="pretrained_path"):
+        create_backbone("resnet18", pretrained=True, pretrained_path=None)
+    with pytest.raises(PretrainedWeightsMissing, match="does not exist"):
+        create_backbone("resnet18", pretrained=True, pretrained_path=tmp_path / "missing.safetensors")
+
+
+def test_pretrained_weights_load_from_a_local_file(tmp_path) -> None:
+    import timm
+    from safetensors.torch import save_file
+
+    from training.model import create_backbone
+
+    reference = timm.create_model("resnet18", pretrained=False)
+    path = tmp_path / "resnet18.safetensors"
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
+    backbone = create_backbone("resnet18", pretrained=True, pretrained_path=path)
+    torch.testing.assert_close(backbone.conv1.weight, reference.conv1.weight)
