@@ -37,7 +37,6 @@ class ModelConfig(_Section):
     pretrained_path: Path | None = None  # a local .safetensors/.pth file, or the HF cache
     drop_rate: float = Field(0.1, ge=0, lt=1)
     seg_channels: int = Field(64, ge=8)
-    evidence_pooling: Literal["mean", "lse"] = "mean"  # lse: smooth max of per-position evidence
 
 
 class PreprocessConfig(_Section):

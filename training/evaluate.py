@@ -70,12 +70,7 @@ def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
             f"(hash {metadata['taxonomy']['taxonomy_hash'][:12]}), not the current one"
         )
     model_config = metadata["config"]["model"]
-    model = Reviewer(
-        metadata["backbone"],
-        seg_channels=model_config["seg_channels"],
-        drop_rate=0.0,
-        evidence_pooling=model_config.get("evidence_pooling", "mean"),
-    )
+    model = Reviewer(metadata["backbone"], seg_channels=model_config["seg_channels"], drop_rate=0.0)
     model.load_state_dict(load_weights(checkpoint))
     model.eval()
     return model, metadata

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import timm
@@ -24,7 +23,6 @@ from data.taxonomy import Taxonomy, load_taxonomy
 from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
 
 EVIDENCE = "evidence"
-LSE_SHARPNESS = 4.0  # log-sum-exp pooling: 0 would be the mean, infinity the max
 DEFECTS = "defects"
 
 
@@ -100,12 +98,8 @@ class Reviewer(nn.Module):
         pretrained_path: Path | None = None,
         drop_rate: float = 0.1,
         seg_channels: int = 64,
-        evidence_pooling: str = "mean",
     ) -> None:
         super().__init__()
-        if evidence_pooling not in ("mean", "lse"):
-            raise ValueError(f"evidence_pooling must be mean or lse, got {evidence_pooling!r}")
-        self.evidence_pooling = evidence_pooling
         taxonomy = taxonomy or load_taxonomy()
         self.backbone_name = backbone
         self.backbone = create_backbone(backbone, pretrained, pretrained_path)
@@ -138,15 +132,7 @@ class Reviewer(nn.Module):
         fine, last = self.features(images)
         pooled = self.dropout(last.mean(dim=(2, 3)))
         out = {task: head(pooled) for task, head in self.heads.items()}
-        if self.evidence_pooling == "lse":
-            # A cue is local: score every position with the evidence head, then a smooth max.
-            head = self.heads[EVIDENCE]
-            local = torch.einsum("c,bchw->bhw", head.weight[0], self.dropout(last)).flatten(1) + head.bias[0]
-            out[EVIDENCE] = (
-                torch.logsumexp(LSE_SHARPNESS * local, dim=1) - math.log(local.shape[1])
-            ) / LSE_SHARPNESS
-        else:
-            out[EVIDENCE] = out[EVIDENCE][:, 0]
+        out[EVIDENCE] = out[EVIDENCE][:, 0]
         out[ORDINAL_TASK] = self.ordinal(pooled)
         top = F.interpolate(self.seg_top(last), size=fine.shape[-2:], mode="bilinear", align_corners=False)
         seg = self.seg_head(self.seg_lateral(fine) + top)

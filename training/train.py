@@ -89,7 +89,6 @@ def build_model(config: TrainConfig) -> Reviewer:
         pretrained_path=config.model.pretrained_path,
         drop_rate=config.model.drop_rate,
         seg_channels=config.model.seg_channels,
-        evidence_pooling=config.model.evidence_pooling,
     )
 
 

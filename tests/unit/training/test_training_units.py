@@ -163,17 +163,3 @@ def test_pretrained_weights_load_from_a_local_file(tmp_path) -> None:
     save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
     backbone = create_backbone("resnet18", pretrained=True, pretrained_path=path)
     torch.testing.assert_close(backbone.conv1.weight, reference.conv1.weight)
-
-
-def test_evidence_pooling_options() -> None:
-    from training.model import Reviewer
-
-    model = Reviewer("mobilenetv3_small_050", seg_channels=16, evidence_pooling="lse").eval()
-    with torch.no_grad():
-        out = model(torch.randn(2, 3, 64, 64))
-        cams = model.cams(torch.randn(2, 3, 64, 64))
-    assert out["evidence"].shape == (2,)
-    assert out["defects"].shape == (2, 5, 16, 16)
-    assert cams["evidence"].shape[:2] == (2, 1)
-    with pytest.raises(ValueError, match="evidence_pooling"):
-        Reviewer("mobilenetv3_small_050", evidence_pooling="max")
