@@ -338,9 +338,12 @@ def _train(config: TrainConfig, world: Distributed, resume: bool, progress: bool
             )
             record.update({f"val_{k}": v for k, v in metrics.items()})
             history.append(record)
-            improved = metrics["score"] > best_score
+            score = metrics["score"]
+            improved = best_epoch < 0 or (
+                not math.isnan(score) and (math.isnan(best_score) or score > best_score)
+            )
             if improved:
-                best_score, best_epoch = metrics["score"], epoch
+                best_score, best_epoch = score, epoch
             weights, ema_weights, state_path = epoch_paths(run_dir, epoch)
             save_weights(weights, model.state_dict())
             if ema is not None:

@@ -215,3 +215,26 @@ def test_training_input_equals_serving_preprocess(tiny_manifest: Path) -> None:
     for i, path in enumerate(frame["image_path"]):
         expected = preprocess(decode_image(resolve_image_path(tiny_manifest, path)), spec)
         np.testing.assert_array_equal(dataset[i]["image"].numpy(), expected)
+
+
+def test_ema_class_weights_and_early_stopping_options_run(tiny_manifest: Path, tmp_path: Path) -> None:
+    from training.checkpoint import latest_epoch, load_state
+
+    config = smoke_config(
+        tiny_manifest,
+        tmp_path,
+        "train.epochs=6",
+        "train.ema=true",
+        "train.class_weights=true",
+        "train.early_stopping_patience=1",
+        "tracking.log_model=false",
+    )
+    run_dir = train(config, progress=False)
+    last = latest_epoch(run_dir)
+    assert epoch_paths(run_dir, last)[1].exists(), "EMA weights are checkpointed"
+    history = load_state(epoch_paths(run_dir, last)[2])["history"]
+    best = load_state(epoch_paths(run_dir, last)[2])["best_epoch"]
+    # Early stopping: the run ends one epoch after the last improvement, or at the epoch limit.
+    assert last == min(best + 1, 5)
+    assert len(history) == last + 1
+    assert (run_dir / "model.safetensors").exists()
