@@ -24,15 +24,39 @@ def defect_classes(taxonomy: Taxonomy | None = None) -> tuple[str, ...]:
     return classes
 
 
-def encode_bitmask(channels: np.ndarray) -> Image.Image:
-    """(C, H, W) booleans, one channel per defect class -> an 8-bit bitmask PNG image."""
+def pack_bits(channels: np.ndarray) -> np.ndarray:
+    """(C<=8, H, W) booleans, one channel per defect class -> (H, W) uint8 bitmask."""
     channels = np.asarray(channels, dtype=bool)
     if channels.ndim != 3 or channels.shape[0] > 8:
         raise ValueError(f"expected (C<=8, H, W) booleans, got shape {channels.shape}")
     packed = np.zeros(channels.shape[1:], np.uint8)
     for bit, channel in enumerate(channels):
         packed |= channel.astype(np.uint8) << bit
-    return Image.fromarray(packed, mode="L")
+    return packed
+
+
+def unpack_bits(packed: np.ndarray, classes: int) -> np.ndarray:
+    """(H, W) uint8 bitmask -> (classes, H, W) booleans."""
+    bits = np.arange(classes, dtype=np.uint8)
+    return ((np.asarray(packed, np.uint8)[None] >> bits[:, None, None]) & 1).astype(bool)
+
+
+def encode_bitmask(channels: np.ndarray) -> Image.Image:
+    """(C, H, W) booleans, one channel per defect class -> an 8-bit bitmask PNG image."""
+    return Image.fromarray(pack_bits(channels), mode="L")
+
+
+def as_bitmask(
+    image: Image.Image, mask_class: str | None = None, taxonomy: Taxonomy | None = None
+) -> np.ndarray:
+    """A mask image in either file format (bitmask, or binary of `mask_class`) -> (H, W) uint8 bitmask."""
+    values = np.asarray(image.convert("L"))
+    if mask_class is None:
+        return values
+    classes = defect_classes(taxonomy)
+    if mask_class not in classes:
+        raise ValueError(f"mask_class {mask_class!r} is not a defect class ({', '.join(classes)})")
+    return (values > 0).astype(np.uint8) << classes.index(mask_class)
 
 
 def decode_mask(
@@ -40,15 +64,14 @@ def decode_mask(
 ) -> np.ndarray:
     """A mask image -> (C, H, W) booleans over the taxonomy's defect classes."""
     classes = defect_classes(taxonomy)
-    values = np.asarray(image.convert("L"))
-    if mask_class is not None:
-        if mask_class not in classes:
-            raise ValueError(f"mask_class {mask_class!r} is not a defect class ({', '.join(classes)})")
-        channels = np.zeros((len(classes), *values.shape), dtype=bool)
-        channels[classes.index(mask_class)] = values > 0
-        return channels
-    bits = np.arange(len(classes), dtype=np.uint8)
-    return ((values[None, :, :] >> bits[:, None, None]) & 1).astype(bool)
+    return unpack_bits(as_bitmask(image, mask_class, taxonomy), len(classes))
+
+
+def load_bitmask(
+    path: str | Path, mask_class: str | None = None, taxonomy: Taxonomy | None = None
+) -> np.ndarray:
+    with Image.open(path) as image:
+        return as_bitmask(image, mask_class, taxonomy)
 
 
 def load_mask(

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, Sampler
 
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
-from data.masks import decode_mask
+from data.masks import load_bitmask, unpack_bits
 from data.splits import split_for_item
 from data.taxonomy import Taxonomy, load_taxonomy
 from serving.preprocess import PreprocessSpec, normalise, resize
@@ -94,17 +94,15 @@ class PhotoDataset(Dataset):
 
     def _mask(self, row: pd.Series, size: tuple[int, int]) -> np.ndarray:
         """The photo's defect bitmask as an 8-bit image (zeros when none or unknown)."""
-        if isinstance(row["mask_path"], str):
-            with Image.open(resolve_image_path(self.manifest_path, row["mask_path"])) as image:
-                mask_class = row["mask_class"] if isinstance(row["mask_class"], str) else None
-                channels = decode_mask(image, mask_class, self.taxonomy)
-            packed = np.zeros(channels.shape[1:], np.uint8)
-            for bit, channel in enumerate(channels):
-                packed |= channel.astype(np.uint8) << bit
-            if packed.shape != (size[1], size[0]):
-                packed = np.asarray(Image.fromarray(packed).resize(size, Image.Resampling.NEAREST))
-            return packed
-        return np.zeros((size[1], size[0]), np.uint8)
+        if not isinstance(row["mask_path"], str):
+            return np.zeros((size[1], size[0]), np.uint8)
+        mask_class = row["mask_class"] if isinstance(row["mask_class"], str) else None
+        packed = load_bitmask(
+            resolve_image_path(self.manifest_path, row["mask_path"]), mask_class, self.taxonomy
+        )
+        if packed.shape != (size[1], size[0]):
+            packed = np.asarray(Image.fromarray(packed).resize(size, Image.Resampling.NEAREST))
+        return packed
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         row = self.frame.iloc[index]
@@ -121,8 +119,7 @@ class PhotoDataset(Dataset):
         small = np.asarray(
             Image.fromarray(packed).resize((self.mask_size, self.mask_size), Image.Resampling.NEAREST)
         )
-        bits = np.arange(self.n_defects, dtype=np.uint8)
-        mask = ((small[None] >> bits[:, None, None]) & 1).astype(np.float32)
+        mask = unpack_bits(small, self.n_defects).astype(np.float32)
         t = self.targets
         item = {
             "image": torch.from_numpy(tensor),

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm import tqdm
 
 from data.atomic import atomic_write_bytes, atomic_write_text
 from data.manifest import format_defects, join_list, write_manifest
-from data.masks import encode_bitmask
 from data.splits import split_for_item
 from data.synthetic.config import GENERATOR_VERSION, SynthConfig
 from data.synthetic.photo import develop, sample_shot
@@ -102,12 +102,13 @@ def render_item(task: tuple[int, bool]) -> list[dict[str, Any]]:
         rng = np.random.default_rng([config.seed, index, 2, view_index])
         scene = RENDERERS[view](item, rng, context)
         shot = sample_shot(rng, config.level)
-        jpeg, masks = develop(scene, shot, rng)
+        jpeg, bitmask = develop(scene, shot, rng)
         image_rel = f"images/{shard}/{item.item_id}-{view}.jpg"
         # Unlink first: renaming over an old file makes ext4 flush it synchronously (auto_da_alloc).
         (out_dir / image_rel).unlink(missing_ok=True)
         atomic_write_bytes(out_dir / image_rel, jpeg, durable=False)
-        present = [defect_names[i] for i in range(len(defect_names)) if masks[i].any()]
+        bits_set = int(np.bitwise_or.reduce(bitmask, axis=None))
+        present = [name for i, name in enumerate(defect_names) if bits_set >> i & 1]
         row = _photo_row(item, view, taxonomy, config)
         row.update(
             image_path=image_rel,
@@ -122,7 +123,7 @@ def render_item(task: tuple[int, bool]) -> list[dict[str, Any]]:
         if present:
             mask_rel = f"masks/{shard}/{item.item_id}-{view}.png"
             (out_dir / mask_rel).unlink(missing_ok=True)
-            buffer = _png_bytes(encode_bitmask(masks))
+            buffer = _png_bytes(Image.fromarray(bitmask, mode="L"))
             atomic_write_bytes(out_dir / mask_rel, buffer, durable=False)
             row["mask_path"] = mask_rel
         rows.append(row)

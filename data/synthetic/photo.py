@@ -92,7 +92,7 @@ def perspective_coefficients(size: int, corners: tuple[tuple[float, float], ...]
 
 
 def develop(scene: Scene, shot: Shot, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
-    """Render the scene as a JPEG (bytes) and return the framed defect masks (C, H, W) bool."""
+    """Render the scene as a JPEG (bytes) and return the framed defect bitmask (H, W) uint8."""
     size = scene.size
     linear = scene.light(shot.light)
     balance = kelvin_rgb(shot.kelvin) ** 0.45  # auto white balance corrects about half the cast
@@ -121,15 +121,11 @@ def develop(scene: Scene, shot: Shot, rng: np.random.Generator) -> tuple[bytes, 
         image = image.filter(ImageFilter.BoxBlur(radius))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=shot.jpeg_quality, optimize=False, subsampling=2)
-    # Warp all defect channels at once as one bitmask image; nearest-neighbour keeps bits exact.
-    packed = np.zeros((size, size), np.uint8)
-    for channel in range(len(scene.defects)):
-        packed |= scene.defects[channel].astype(np.uint8) << channel
+    # The defect bitmask is framed like the photo; nearest-neighbour keeps the bits exact.
+    packed = scene.defects
     if packed.any():
         warped = Image.fromarray(packed, mode="L").transform(
             (size, size), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.NEAREST
         )
         packed = np.asarray(warped)
-    bits = np.arange(len(scene.defects), dtype=np.uint8)
-    masks = ((packed[None] >> bits[:, None, None]) & 1).astype(bool)
-    return buffer.getvalue(), masks
+    return buffer.getvalue(), packed

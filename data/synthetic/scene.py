@@ -34,12 +34,12 @@ class Scene:
     def __init__(self, size: int, defect_index: dict[str, int], bank: Any) -> None:
         self.size = size
         self.bank = bank  # the process's TextureBank, for materials painted into this scene
-        n_defects = len(defect_index)
         self.albedo = np.zeros((size, size, 3), np.float32)
         self.height = np.zeros((size, size), np.float32)
         self.gloss = np.zeros((size, size), np.float32)
         self.metal = np.zeros((size, size), np.float32)
-        self.defects = np.zeros((n_defects, size, size), bool)
+        # Defect labels as a bitmask (bit i = defect class i), the format masks are stored in.
+        self.defects = np.zeros((size, size), np.uint8)
         self.defect_index = defect_index
 
     def _fill(self, rgb, height, add_height, gloss, metal) -> None:
@@ -95,7 +95,7 @@ class Scene:
             region += a * (metal - region)
 
     def mark_defect(self, name: str, coverage: np.ndarray, threshold: float = 0.35) -> None:
-        self.defects[self.defect_index[name]] |= coverage > threshold
+        self.defects |= (coverage > threshold).astype(np.uint8) << self.defect_index[name]
 
     def light(self, light: Light, relief: float = 6.0) -> np.ndarray:
         """Shade the layers into linear RGB in [0, ~1.2] (float32, in-place arithmetic for speed)."""
