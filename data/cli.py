@@ -1,7 +1,8 @@
 """`secondlook data ...`: build the benchmark, import public datasets, validate and preview manifests.
 
 Heavy imports (pandas, the renderer) happen inside each command, so `secondlook data --help`
-stays instant. User mistakes end in a one-line message and exit code 1 or 2, never a traceback.
+stays instant. User mistakes end in an `Error: ...` message and exit code 1 or 2, never a
+traceback (see `secondlook.cli.LazyGroup`).
 """
 
 from __future__ import annotations
@@ -13,36 +14,7 @@ import click
 from data.synthetic.config import DIFFICULTIES
 
 
-# Errors that mean "the user's input is wrong", shown as one line.
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from data.decode import ImageDecodeError
-    from data.manifest import ManifestError
-    from data.sources import SourceLayoutError
-    from data.taxonomy import TaxonomyError
-
-    return (ManifestError, SourceLayoutError, TaxonomyError, ImageDecodeError, ValueError, FileNotFoundError)
-
-
-class _Friendly(click.Group):
-    """Turns our typed input errors into click's one-line `Error: ...` and exit code 1."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise  # click's own (help, usage errors): untouched, and no heavy imports for them
-        except Exception as exc:
-            if isinstance(exc, _user_errors()):
-                from data.sources import SourceLayoutError
-
-                # A layout error carries a sketch of the expected tree: worth its extra lines.
-                full = isinstance(exc, SourceLayoutError)
-                message = str(exc) if full else (str(exc).splitlines() or [type(exc).__name__])[0]
-                raise click.ClickException(message) from None
-            raise
-
-
-@click.group(cls=_Friendly)
+@click.group()
 def data() -> None:
     """Benchmark generation, dataset import, manifest validation and preview."""
 

@@ -25,7 +25,18 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+    """A click group whose subcommands are imported on first use.
+
+    It is also where a user's mistake becomes click's `Error: ...` and exit code 1 for every
+    subcommand: our input errors (manifest, taxonomy, config, layout, decode, missing
+    weights) are ValueError or FileNotFoundError subclasses, written to be read whole.
+    """
+
+    def invoke(self, ctx: click.Context):  # click's signature: no return annotation
+        try:
+            return super().invoke(ctx)
+        except (ValueError, FileNotFoundError) as exc:
+            raise click.ClickException(str(exc) or type(exc).__name__) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)

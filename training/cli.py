@@ -26,18 +26,11 @@ import click
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(config_path: Path, overrides: tuple[str, ...], resume: bool, quiet: bool) -> None:
     """Train one reviewer: checkpoints, calibration and an MLflow run."""
-    from data.decode import ImageDecodeError
-    from data.manifest import ManifestError
-    from training.config import ConfigError, load_config
-    from training.model import PretrainedWeightsMissing
+    from training.config import load_config
+    from training.train import train as run_training
 
-    try:
-        config = load_config(config_path, list(overrides))
-        from training.train import train as run_training
-
-        run_dir = run_training(config, resume=resume, progress=not quiet)
-    except (ConfigError, ManifestError, ImageDecodeError, PretrainedWeightsMissing, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    config = load_config(config_path, list(overrides))
+    run_dir = run_training(config, resume=resume, progress=not quiet)
     click.echo(f"trained {config.name}: {run_dir / 'model.safetensors'}")
 
 
@@ -66,14 +59,9 @@ def train(config_path: Path, overrides: tuple[str, ...], resume: bool, quiet: bo
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
 def evaluate(checkpoint: Path, manifest: Path, split: str, out_dir: Path, workers: int) -> None:
     """Metrics, plots and a Markdown report of a trained reviewer on one split."""
-    from data.manifest import ManifestError
+    from training.evaluate import evaluate as run_evaluation
 
-    try:
-        from training.evaluate import evaluate as run_evaluation
-
-        metrics = run_evaluation(checkpoint, manifest, split, out_dir, workers)
-    except (ManifestError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    metrics = run_evaluation(checkpoint, manifest, split, out_dir, workers)
     item = metrics["authenticity_item"]
     click.echo(
         f"item authenticity accuracy {item['accuracy']:.3f} (AUC {item['roc_auc']:.3f}, n={item['n']}); "

@@ -26,7 +26,7 @@ EVIDENCE = "evidence"
 DEFECTS = "defects"
 
 
-class PretrainedWeightsMissing(RuntimeError):
+class PretrainedWeightsMissing(FileNotFoundError):
     """Pretrained weights were asked for but are not on this machine."""
 
 
