@@ -23,12 +23,9 @@ def _apply_config_file(ctx: click.Context, _param: click.Parameter, value: Path 
     """Fill options the user did not give on the command line from a YAML file (flags win)."""
     if value is None:
         return None
-    import yaml
+    from secondlook.yamlfile import load_yaml
 
-    try:
-        loaded = yaml.safe_load(value.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise click.BadParameter(f"cannot read {value}: {exc}") from None
+    loaded = load_yaml(value, click.BadParameter, what="config file") or {}
     if not isinstance(loaded, dict):
         raise click.BadParameter(f"{value}: expected a mapping of option: value")
     # YAML keys are the long flags without dashes: `counterfeit_rate` or `counterfeit-rate`.

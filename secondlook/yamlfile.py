@@ -9,11 +9,13 @@ import yaml
 
 
 def load_yaml(path: str | Path, error: type[Exception], what: str = "file") -> Any:
-    """Parse `path`; missing file or bad YAML raise `error` with a one-line message naming it."""
+    """Parse `path`; a missing or unreadable file or bad YAML raises `error` with one line naming it."""
     path = Path(path)
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
