@@ -34,8 +34,8 @@ class Context:
 # -- materials ---------------------------------------------------------------------
 def leather(scene: Scene, item: ItemSpec, region: np.ndarray, rng: np.random.Generator, zoom: float) -> None:
     """Grained leather of the item's colour, faded and creased with wear. `region` None = everywhere."""
-    grain = scene_bank(scene).crop(item.leather_kind, scene.size, rng, zoom)
-    tone = scene_bank(scene).crop("blotch", scene.size, rng, 1.0)
+    grain = scene.bank.crop(item.leather_kind, scene.size, rng, zoom)
+    tone = scene.bank.crop("blotch", scene.size, rng, 1.0)
     rgb = np.asarray(item.leather_rgb, np.float32)
     variation = tone * 0.06
     variation += grain * 0.05
@@ -51,10 +51,6 @@ def leather(scene: Scene, item: ItemSpec, region: np.ndarray, rng: np.random.Gen
     height = grain * ((0.28 if item.leather_kind == "pebbled" else 0.4) * (1 + 0.5 * item.wear))
     gloss = 0.18 if item.leather_kind != "pebbled" else 0.1
     scene.paint(region, rgb=colour, height=height, gloss=gloss, metal=0.0)
-
-
-def scene_bank(scene: Scene) -> TextureBank:
-    return scene.bank
 
 
 def stitches(
@@ -109,7 +105,7 @@ def metal_piece(
 ) -> np.ndarray:
     """Plated metal inside `shape`; `roughness` (the rough-casting cue) frays the outline."""
     if roughness > 0:
-        noise = scene_bank(scene).crop("white", scene.size, rng, 1.0)
+        noise = scene.bank.crop("white", scene.size, rng, 1.0)
         noise = blur_float(noise, 0.7)
         noise /= np.abs(noise).max() + 1e-6
         soft = blur(shape, roughness * 0.6)
@@ -117,7 +113,7 @@ def metal_piece(
         shape = blur(shape, 0.4)
     dome = blur_float(shape, bevel)
     finish = np.asarray(finish_rgb, np.float32)
-    brushed = scene_bank(scene).crop("white", scene.size, rng, 0.5)
+    brushed = scene.bank.crop("white", scene.size, rng, 0.5)
     colour = np.clip(finish[None, None, :] * (1 + 0.03 * brushed[..., None]), 0, 1)
     scene.paint(blur(shape, 1.2) * 0.5, rgb=(0.02, 0.02, 0.02))  # contact shadow
     scene.paint(shape, rgb=colour, height=dome * 3.0, gloss=0.9, metal=1.0)
@@ -213,12 +209,12 @@ def defect(
         scene.mark_defect(name, mask)
         return
     radius = size * scale * rng.uniform(0.06, 0.14)
-    blob_noise = scene_bank(scene).crop("blotch", size, rng, 1.0)
+    blob_noise = scene.bank.crop("blotch", size, rng, 1.0)
     yy, xx = np.ogrid[:size, :size]
     dist = np.sqrt(((xx - cx) / radius) ** 2 + ((yy - cy) / (radius * rng.uniform(0.6, 1.4))) ** 2)
     blob = np.clip((1.0 - dist + 0.45 * blob_noise) * 3.0, 0, 1).astype(np.float32) * region
     if name == "scuff":
-        rough = scene_bank(scene).crop("white", size, rng, 1.0)
+        rough = scene.bank.crop("white", size, rng, 1.0)
         scene.paint(blob, rgb=np.clip(base * 0.55 + 0.35, 0, 1), gloss=0.0)
         scene.paint(blob, add_height=rough * 0.5)
     elif name == "stain":
