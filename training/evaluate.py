@@ -20,12 +20,13 @@ from data.manifest import read_manifest, split_list
 from data.taxonomy import load_taxonomy
 from serving.evidence import item_scores
 from serving.preprocess import PreprocessSpec
+from training.calibrate import evidence_ece, multiclass_ece
 from training.checkpoint import load_weights, read_metadata
 from training.data import ItemBatchSampler, PhotoDataset
 from training.metrics import (
     accuracy,
     binary_ece,
-    expected_calibration_error,
+    labelled_items,
     macro_f1,
     ordinal_probabilities,
     sigmoid,
@@ -33,7 +34,7 @@ from training.metrics import (
 )
 from training.model import DEFECTS, EVIDENCE, Reviewer
 from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
-from training.train import collect
+from training.train import MASK_TARGET, collect
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -100,17 +101,13 @@ def compute_metrics(
     t, taxonomy = dataset.targets, dataset.taxonomy
     metrics: dict[str, Any] = {"photos": len(dataset), "items": int(dataset.frame["item_id"].nunique())}
     for task in CLASSIFICATION_TASKS:
-        probs = softmax(predictions[task], temperatures.get(task, 1.0))
-        known = t.classes[task] >= 0
+        temperature = temperatures.get(task, 1.0)
+        predicted = softmax(predictions[task], temperature).argmax(1)
         metrics[task] = {
-            "accuracy": accuracy(probs.argmax(1), t.classes[task]),
-            "macro_f1": macro_f1(probs.argmax(1), t.classes[task], len(taxonomy.classes(task))),
-            "ece": expected_calibration_error(
-                probs[known].max(1), (probs[known].argmax(1) == t.classes[task][known]).astype(float)
-            )
-            if known.any()
-            else float("nan"),
-            "n": int(known.sum()),
+            "accuracy": accuracy(predicted, t.classes[task]),
+            "macro_f1": macro_f1(predicted, t.classes[task], len(taxonomy.classes(task))),
+            "ece": multiclass_ece(predictions[task], t.classes[task], temperature),
+            "n": int((t.classes[task] >= 0).sum()),
         }
     grade_probs = ordinal_probabilities(predictions[ORDINAL_TASK], temperatures.get(ORDINAL_TASK, 1.0))
     grade, known = grade_probs.argmax(1), t.condition >= 0
@@ -126,22 +123,20 @@ def compute_metrics(
     metrics["evidence"] = {
         "accuracy": accuracy((evidence >= 0.5).astype(np.int64), t.evidence),
         "roc_auc": roc_auc(evidence[known], t.evidence[known]),
-        "ece": binary_ece(evidence[known], t.evidence[known]) if known.any() else float("nan"),
+        "ece": evidence_ece(predictions[EVIDENCE], t.evidence, temperatures.get(EVIDENCE, 1.0)),
         "n": int(known.sum()),
     }
     items = dataset.frame["item_id"].astype(str).to_numpy()
     scores = item_scores(items, evidence)
-    labels = pd.Series(t.item_label, index=items).groupby(level=0).first()
-    labelled = [i for i in scores if labels[i] >= 0]
-    item_prob = np.array([scores[i] for i in labelled])
-    item_label = np.array([labels[i] for i in labelled])
+    item_prob, item_label = labelled_items(scores, items, t.item_label)
+    labelled = len(item_prob) > 0
     metrics["authenticity_item"] = {
         "accuracy": float(((item_prob >= 0.5) == item_label.astype(bool)).mean())
         if labelled
         else float("nan"),
         "roc_auc": roc_auc(item_prob, item_label),
         "ece": binary_ece(item_prob, item_label) if labelled else float("nan"),
-        "n": len(labelled),
+        "n": len(item_prob),
     }
     curve = risk_coverage(item_prob, item_label) if labelled else pd.DataFrame()
     metrics["risk_coverage"] = {
@@ -150,18 +145,25 @@ def compute_metrics(
         else 0.0
         for r in (0.005, 0.01, 0.02, 0.05)
     }
-    metrics["defects"] = defect_metrics(predictions[DEFECTS], dataset)
+    metrics["defects"] = defect_metrics(predictions, dataset)
     metrics["cues"] = cue_table(dataset, evidence, scores)
     return metrics
 
 
-def defect_metrics(probabilities: np.ndarray, dataset: PhotoDataset, max_pixels: int = 400_000) -> dict:
+def defect_metrics(
+    predictions: dict[str, np.ndarray], dataset: PhotoDataset, max_pixels: int = 400_000
+) -> dict:
+    """Pixel AUROC and IoU per defect class, on photos whose masks are known.
+
+    The target masks are the ones `collect` gathered from the same batches: no second pass
+    over the photos.
+    """
     known = dataset.targets.mask_known
     classes = dataset.taxonomy.classes(DEFECTS)
     if not known.any():
         return {}
-    targets = np.stack([dataset[i]["mask"].numpy() for i in np.flatnonzero(known)])
-    probs = probabilities[known].astype(np.float32)
+    targets = predictions[MASK_TARGET][known]
+    probs = predictions[DEFECTS][known].astype(np.float32)
     result = {}
     rng = np.random.default_rng(0)
     for c, name in enumerate(classes):

@@ -69,16 +69,25 @@ def binary_ece(probability: np.ndarray, label: np.ndarray, bins: int = 15) -> fl
     return expected_calibration_error(confidence, (predicted == label.astype(bool)).astype(float), bins)
 
 
+def labelled_items(
+    scores: dict[str, float], item_ids: np.ndarray, item_labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Item scores (from `serving.evidence.item_scores`) lined up with item labels, unlabelled items dropped.
+
+    Returns (P(counterfeit), label) arrays in the order of `scores`.
+    """
+    labels: dict[str, int] = {}
+    for item, label in zip(item_ids, item_labels, strict=True):
+        labels.setdefault(str(item), int(label))
+    known = [i for i in scores if labels[i] >= 0]
+    return np.array([scores[i] for i in known], float), np.array([labels[i] for i in known], int)
+
+
 def item_accuracy(
     item_ids: np.ndarray, evidence_prob: np.ndarray, item_labels: np.ndarray
 ) -> tuple[float, int]:
     """Item-level authenticity accuracy with serving's aggregation at 0.5, and the item count."""
-    scores = item_scores(item_ids, evidence_prob)
-    labels = {}
-    for item, label in zip(item_ids, item_labels, strict=True):
-        labels.setdefault(str(item), int(label))
-    known = [i for i in scores if labels[i] >= 0]
-    if not known:
+    probability, label = labelled_items(item_scores(item_ids, evidence_prob), item_ids, item_labels)
+    if len(probability) == 0:
         return float("nan"), 0
-    correct = [(scores[i] >= 0.5) == bool(labels[i]) for i in known]
-    return float(np.mean(correct)), len(known)
+    return float(((probability >= 0.5) == label.astype(bool)).mean()), len(probability)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from serving.evidence import item_scores
-from training.metrics import sigmoid, softmax
+from training.metrics import labelled_items, sigmoid, softmax
 from training.model import EVIDENCE
 from training.targets import CLASSIFICATION_TASKS
 
@@ -93,13 +93,9 @@ def write_markdown_and_plots(
     evidence = sigmoid(predictions[EVIDENCE] / temps.get(EVIDENCE, 1.0))
     known = t.evidence >= 0
     items = dataset.frame["item_id"].astype(str).to_numpy()
-    scores = item_scores(items, evidence)
-    first = dict(zip(items[::-1], t.item_label[::-1], strict=True))
-    labelled = [i for i in scores if first[i] >= 0]
-    item_prob = np.array([scores[i] for i in labelled])
-    item_label = np.array([first[i] for i in labelled])
+    item_prob, item_label = labelled_items(item_scores(items, evidence), items, t.item_label)
     curves = {"photo evidence": (evidence[known], t.evidence[known])}
-    if labelled:
+    if len(item_prob):
         curves["item"] = (item_prob, item_label)
         risk_coverage_png(out_dir / "risk_coverage.png", item_prob, item_label)
     reliability_png(out_dir / "reliability.png", curves)

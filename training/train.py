@@ -44,6 +44,7 @@ from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
 from training.tracking import Tracker
 
 FORMAT_VERSION = 1
+MASK_TARGET = "mask_target"  # key of the target defect masks in `collect`'s result
 
 
 @dataclass
@@ -140,7 +141,8 @@ def to_device(
 def collect(
     model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool
 ) -> dict[str, np.ndarray]:
-    """Run the model over a loader; returns logits per head and the rows they belong to."""
+    """Run the model over a loader; returns logits per head, defect probabilities, the target
+    defect masks and the rows they belong to, in row order."""
     model.eval()
     chunks: dict[str, list[np.ndarray]] = {}
     for batch in loader:
@@ -151,6 +153,7 @@ def collect(
         chunks.setdefault(DEFECTS, []).append(
             torch.sigmoid(out[DEFECTS].float()).cpu().numpy().astype(np.float16)
         )
+        chunks.setdefault(MASK_TARGET, []).append(batch["mask"].cpu().numpy().astype(np.uint8))
         chunks.setdefault("row", []).append(batch["row"].cpu().numpy())
     collected = {k: np.concatenate(v) for k, v in chunks.items()}
     order = np.argsort(collected["row"])
