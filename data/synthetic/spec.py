@@ -60,7 +60,6 @@ THREAD_COLOURS: tuple[tuple[float, float, float], ...] = (
 
 # Hardware that is fixed with visible screws, so a wrong screw head can show.
 SCREWED_HARDWARE = frozenset({"turnlock", "buckle", "d_ring"})
-# Stamp types whose text holds a word that can be misspelt.
 LEATHER_KINDS = ("pebbled", "smooth", "saffiano")
 DECLARED_VALUE_MEDIAN = {
     "tote": 1800.0,
@@ -199,7 +198,7 @@ def sample_item(
             raise ValueError(f"unknown counterfeit cue(s): {', '.join(unknown)}")
         cues = sorted(forced_cues)
     elif counterfeit:
-        possible = [c for c in taxonomy.cue_names if _cue_possible(c, hardware_type, stamp_type)]
+        possible = [c for c in taxonomy.cue_names if _cue_possible(c, hardware_type)]
         n_cues = int(cue_rng.choice([1, 2, 3], p=[0.45, 0.35, 0.2]))
         cues = sorted(str(c) for c in cue_rng.choice(possible, size=n_cues, replace=False))
     else:
@@ -284,7 +283,7 @@ def sample_item(
     )
 
 
-def _cue_possible(cue: str, hardware_type: str, stamp_type: str) -> bool:
+def _cue_possible(cue: str, hardware_type: str) -> bool:
     """Every stamp type carries a word to misspell; only some hardware shows screws."""
     if cue == "hardware_wrong_screw":
         return hardware_type in SCREWED_HARDWARE
