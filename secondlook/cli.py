@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "Train one reviewer from a YAML config (checkpoints, calibration, MLflow).",
     ),
     "evaluate": ("training.cli:evaluate", "Metrics, plots and a report of a trained reviewer on a split."),
+    "export": ("training.cli:export", "Export a trained reviewer to a verified ONNX bundle."),
+    "compare": ("training.cli:compare", "How correlated two reviewers' errors are (from two evaluations)."),
 }
 
 

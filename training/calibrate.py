@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from training.metrics import binary_ece, expected_calibration_error, ordinal_probabilities, sigmoid, softmax
+from serving.probabilities import ordinal_probabilities, sigmoid, softmax
+from training.metrics import binary_ece, expected_calibration_error
 
 T_MIN, T_MAX = 0.05, 20.0
 

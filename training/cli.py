@@ -68,3 +68,63 @@ def evaluate(checkpoint: Path, manifest: Path, split: str, out_dir: Path, worker
         f"photo evidence accuracy {metrics['evidence']['accuracy']:.3f}"
     )
     click.echo(f"report: {out_dir / 'report.md'}")
+
+
+@click.command()
+@click.argument("eval_a", type=click.Path(exists=True, path_type=Path))
+@click.argument("eval_b", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the figures as JSON here.",
+)
+def compare(eval_a: Path, eval_b: Path, out: Path | None) -> None:
+    """How correlated two reviewers' errors are, from two `secondlook evaluate` folders."""
+    import json
+
+    from data.atomic import atomic_write_bytes
+    from training.agreement import format_agreement, read_items, reviewer_agreement
+
+    stats = reviewer_agreement(read_items(eval_a), read_items(eval_b))
+    click.echo(format_agreement(stats))
+    if out is not None:
+        atomic_write_bytes(out, (json.dumps(stats, indent=2) + "\n").encode())
+        click.echo(f"written: {out}")
+
+
+@click.command()
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A trained model.safetensors.",
+)
+@click.option("--run", "run_id", default=None, help="Or an MLflow run id whose model.safetensors to export.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Bundle folder to create, e.g. models/reviewer_a/1 (must not exist).",
+)
+@click.option(
+    "--data",
+    "manifest",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Manifest whose photos check the export (default: the one the model was trained on).",
+)
+def export(checkpoint: Path | None, run_id: str | None, out: Path, manifest: Path | None) -> None:
+    """Export a trained reviewer to a verified single-file ONNX bundle with its model card."""
+    if (checkpoint is None) == (run_id is None):
+        raise click.UsageError("give exactly one of --checkpoint or --run")
+    from training.export import checkpoint_from_run
+    from training.export import export as run_export
+
+    source = checkpoint if checkpoint is not None else checkpoint_from_run(run_id)
+    report = run_export(source, out, manifest, provenance={"mlflow_run_id": run_id} if run_id else None)
+    click.echo(
+        f"exported {report.bundle} (batch sizes {', '.join(map(str, report.batch_sizes_checked))} checked; "
+        f"PyTorch vs onnxruntime max |diff| {report.parity_max_abs_diff:.2e} "
+        f"on {report.parity_photos} photos)"
+    )

@@ -20,17 +20,17 @@ from data.manifest import read_manifest, split_list
 from data.taxonomy import load_taxonomy
 from serving.evidence import item_scores
 from serving.preprocess import PreprocessSpec
+from serving.probabilities import ordinal_probabilities, sigmoid, softmax
+from training.agreement import ITEMS_FILE
 from training.calibrate import evidence_ece, multiclass_ece
 from training.checkpoint import load_weights, read_metadata
 from training.data import ItemBatchSampler, PhotoDataset
 from training.metrics import (
     accuracy,
     binary_ece,
+    item_frame,
     labelled_items,
     macro_f1,
-    ordinal_probabilities,
-    sigmoid,
-    softmax,
 )
 from training.model import DEFECTS, EVIDENCE, Reviewer
 from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
@@ -92,7 +92,20 @@ def evaluate(checkpoint: Path, manifest: Path, split: str, out_dir: Path, worker
     predictions = collect(model, loader, torch.device("cpu"), channels_last=False)
     metrics = compute_metrics(predictions, dataset, metadata["temperatures"])
     write_report(metrics, predictions, dataset, metadata, out_dir, split)
+    item_table(predictions, dataset, metadata["temperatures"]).to_csv(out_dir / ITEMS_FILE, index=False)
     return metrics
+
+
+def item_table(
+    predictions: dict[str, np.ndarray], dataset: PhotoDataset, temperatures: dict[str, float]
+) -> pd.DataFrame:
+    """One row per labelled item: its label (1 = counterfeit) and serving's aggregated score.
+
+    This is what `secondlook compare` reads to measure how correlated two reviewers are.
+    """
+    evidence = sigmoid(predictions[EVIDENCE] / temperatures.get(EVIDENCE, 1.0))
+    items = dataset.frame["item_id"].astype(str).to_numpy()
+    return item_frame(item_scores(items, evidence), items, dataset.targets.item_label)
 
 
 def compute_metrics(

@@ -3,28 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from serving.evidence import item_scores
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def ordinal_probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """CORAL cumulative logits (N, K-1) -> class probabilities (N, K)."""
-    above = sigmoid(logits / temperature)  # P(grade > k)
-    above = np.minimum.accumulate(above, axis=1)  # keep the cumulative probabilities ordered
-    ones, zeros = np.ones((len(above), 1)), np.zeros((len(above), 1))
-    cumulative = np.concatenate([ones, above, zeros], axis=1)
-    return np.clip(cumulative[:, :-1] - cumulative[:, 1:], 0.0, 1.0)
 
 
 def accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
@@ -69,18 +50,28 @@ def binary_ece(probability: np.ndarray, label: np.ndarray, bins: int = 15) -> fl
     return expected_calibration_error(confidence, (predicted == label.astype(bool)).astype(float), bins)
 
 
-def labelled_items(
-    scores: dict[str, float], item_ids: np.ndarray, item_labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Item scores (from `serving.evidence.item_scores`) lined up with item labels, unlabelled items dropped.
-
-    Returns (P(counterfeit), label) arrays in the order of `scores`.
-    """
+def item_frame(scores: dict[str, float], item_ids: np.ndarray, item_labels: np.ndarray) -> pd.DataFrame:
+    """Item scores (from `serving.evidence.item_scores`) lined up with item labels, unlabelled
+    items dropped: columns item_id, label (1 = counterfeit), p_counterfeit, in the order of `scores`."""
     labels: dict[str, int] = {}
     for item, label in zip(item_ids, item_labels, strict=True):
         labels.setdefault(str(item), int(label))
     known = [i for i in scores if labels[i] >= 0]
-    return np.array([scores[i] for i in known], float), np.array([labels[i] for i in known], int)
+    return pd.DataFrame(
+        {
+            "item_id": known,
+            "label": np.array([labels[i] for i in known], int),
+            "p_counterfeit": np.array([scores[i] for i in known], float),
+        }
+    )
+
+
+def labelled_items(
+    scores: dict[str, float], item_ids: np.ndarray, item_labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P(counterfeit), label) arrays of the labelled items; see `item_frame`."""
+    frame = item_frame(scores, item_ids, item_labels)
+    return frame["p_counterfeit"].to_numpy(float), frame["label"].to_numpy(int)
 
 
 def item_accuracy(

@@ -130,21 +130,34 @@ class Reviewer(nn.Module):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         fine, last = self.features(images)
+        return self._heads(fine, last, images.shape[-2:])
+
+    def forward_with_cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Head outputs and class-activation maps (keys `cam_<task>`) from one backbone pass."""
+        fine, last = self.features(images)
+        out = self._heads(fine, last, images.shape[-2:])
+        out.update({f"cam_{task}": cam for task, cam in self._cams(last).items()})
+        return out
+
+    def cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Class-activation maps (B, K, h, w) at the last stage for every classification head."""
+        _, last = self.features(images)
+        return self._cams(last)
+
+    def _heads(self, fine: torch.Tensor, last: torch.Tensor, size: torch.Size) -> dict[str, torch.Tensor]:
         pooled = self.dropout(last.mean(dim=(2, 3)))
         out = {task: head(pooled) for task, head in self.heads.items()}
         out[EVIDENCE] = out[EVIDENCE][:, 0]
         out[ORDINAL_TASK] = self.ordinal(pooled)
         top = F.interpolate(self.seg_top(last), size=fine.shape[-2:], mode="bilinear", align_corners=False)
         seg = self.seg_head(self.seg_lateral(fine) + top)
-        target = (images.shape[-2] // 4, images.shape[-1] // 4)
+        target = (size[0] // 4, size[1] // 4)
         if seg.shape[-2:] != target:
             seg = F.interpolate(seg, size=target, mode="bilinear", align_corners=False)
         out[DEFECTS] = seg
         return out
 
-    def cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Class-activation maps (B, K, h, w) at the last stage for every classification head."""
-        _, last = self.features(images)
+    def _cams(self, last: torch.Tensor) -> dict[str, torch.Tensor]:
         maps = {
             task: torch.einsum("kc,bchw->bkhw", head.weight, last) + head.bias[None, :, None, None]
             for task, head in self.heads.items()

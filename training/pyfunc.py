@@ -34,7 +34,7 @@ class ReviewerModel(mlflow.pyfunc.PythonModel):
         from data.decode import decode_image
         from data.taxonomy import load_taxonomy
         from serving.preprocess import preprocess
-        from training.metrics import ordinal_probabilities, sigmoid, softmax
+        from serving.probabilities import ordinal_probabilities, sigmoid, softmax
         from training.targets import CLASSIFICATION_TASKS
 
         images = [decode_image(base64.b64decode(value)) for value in model_input["image"]]

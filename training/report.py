@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from serving.evidence import item_scores
-from training.metrics import labelled_items, sigmoid, softmax
+from serving.probabilities import sigmoid, softmax
+from training.metrics import labelled_items
 from training.model import EVIDENCE
 from training.targets import CLASSIFICATION_TASKS
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from data.taxonomy import load_taxonomy
 from serving.preprocess import PreprocessSpec
+from serving.probabilities import ordinal_probabilities, sigmoid
 from training import calibrate as cal
 from training.checkpoint import (
     epoch_paths,
@@ -38,10 +39,10 @@ from training.checkpoint import (
 from training.config import TrainConfig
 from training.data import ItemBatchSampler, PhotoDataset, load_splits
 from training.losses import multitask_loss
-from training.metrics import accuracy, binary_ece, item_accuracy, ordinal_probabilities, sigmoid
+from training.metrics import accuracy, binary_ece, item_accuracy
 from training.model import DEFECTS, EVIDENCE, Reviewer
 from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
-from training.tracking import Tracker
+from training.tracking import Tracker, file_sha256, git_sha
 
 FORMAT_VERSION = 1
 MASK_TARGET = "mask_target"  # key of the target defect masks in `collect`'s result
@@ -407,6 +408,8 @@ def _finish(config, run_dir, model, ema, val_set, val_loader, device, best_epoch
         "best_epoch": best_epoch,
         "val_metrics": history[[h["epoch"] for h in history].index(best_epoch)] if history else {},
         "mlflow_run_id": tracker.run_id,
+        "git_sha": git_sha(),
+        "data_manifest_sha256": file_sha256(Path(config.data.manifest)),
     }
     final = run_dir / "model.safetensors"
     save_weights(final, model.state_dict(), metadata)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -74,7 +75,6 @@ def test_logged_pyfunc_predicts_on_photo_bytes(smoke_run: tuple[Path, Path], tin
     import base64
 
     import mlflow
-    import pandas as pd
 
     run_dir, out = smoke_run
     mlflow.set_tracking_uri(f"sqlite:///{out}/mlflow.db")
@@ -124,6 +124,30 @@ def test_evaluate_writes_report_metrics_and_plots(
     assert "Errors per counterfeit cue" in report
     for plot in ("confusion_view.png", "reliability.png", "risk_coverage.png"):
         assert (tmp_path / "eval" / plot).stat().st_size > 1000
+    items = pd.read_csv(tmp_path / "eval" / "items.csv")
+    assert len(items) == 14 and items["p_counterfeit"].between(0, 1).all()
+    assert items["label"].sum() == metrics["items"] // 2  # the benchmark's exact counterfeit share
+
+    # the reviewer against itself: the same errors, full agreement
+    compared = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "secondlook.cli",
+            "compare",
+            str(tmp_path / "eval"),
+            str(tmp_path / "eval"),
+            "--out",
+            str(tmp_path / "agreement.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert compared.returncode == 0, compared.stderr[-2000:]
+    assert "error correlation" in compared.stdout
+    stats = json.loads((tmp_path / "agreement.json").read_text())
+    assert stats["agreement"] == 1.0 and stats["both_wrong"] == stats["error_a"]
 
 
 def test_refuses_to_overwrite_a_run_without_resume(tiny_manifest: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import torch
 
 from serving.evidence import item_counterfeit_probability, item_scores
 from serving.preprocess import PreprocessSpec, preprocess
+from serving.probabilities import ordinal_probabilities
 from training import calibrate as cal
 from training.config import ConfigError, load_config
 from training.losses import mil_loss, ordinal_targets
@@ -17,7 +18,6 @@ from training.metrics import (
     expected_calibration_error,
     item_accuracy,
     macro_f1,
-    ordinal_probabilities,
 )
 
 
@@ -37,15 +37,17 @@ def test_bad_value_and_bad_override_are_named() -> None:
 
 
 def test_shipped_configs_load() -> None:
-    for name in ("smoke", "reviewer_a", "reviewer_b"):
+    for name in ("smoke", "reviewer_a", "reviewer_b", "reviewer_a_full", "reviewer_b_full"):
         config = load_config(f"configs/train/{name}.yaml")
         assert config.name == name
 
 
 def test_reviewer_configs_differ_in_family_seed_and_split() -> None:
-    a, b = load_config("configs/train/reviewer_a.yaml"), load_config("configs/train/reviewer_b.yaml")
-    assert a.model.backbone.split("_")[0][:4] != b.model.backbone.split("_")[0][:4]
-    assert a.seed != b.seed and a.data.split_seed != b.data.split_seed
+    for suffix in ("", "_full"):
+        a = load_config(f"configs/train/reviewer_a{suffix}.yaml")
+        b = load_config(f"configs/train/reviewer_b{suffix}.yaml")
+        assert a.model.backbone.split("_")[0][:4] != b.model.backbone.split("_")[0][:4]
+        assert a.seed != b.seed and a.data.split_seed != b.data.split_seed
 
 
 def test_perfect_predictions_score_one_and_constant_ones_score_chance() -> None:

@@ -1,0 +1,178 @@
+"""Model bundles: a single-file `model.onnx` that carries everything serving needs.
+
+The exporter (training side) and this loader (serving side, no torch) share this module's
+contract: one metadata dict, stored as JSON under the `secondlook` key of the ONNX file's
+metadata_props, holding the bundle format version, the taxonomy version and hash, the
+preprocess spec, the output names per task, the calibration temperatures, provenance (MLflow
+run, git sha, data manifest hash), headline metrics and the sha256 of the graph.
+
+The loader checks format, taxonomy and graph hash before it builds an onnxruntime session,
+and turns raw outputs into calibrated, typed per-task results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.taxonomy import Taxonomy, load_taxonomy
+from serving.preprocess import PreprocessSpec
+from serving.probabilities import ordinal_probabilities, sigmoid, softmax
+
+BUNDLE_FORMAT_VERSION = 1
+METADATA_KEY = "secondlook"
+MODEL_FILE = "model.onnx"
+CARD_FILE = "card.md"
+
+# Task -> how its output is read. Classification outputs are logits (softmax with the
+# task's temperature); condition grade is CORAL cumulative logits; evidence is one logit
+# per photo (sigmoid); defects are per-class mask probabilities at 1/4 resolution.
+CLASSIFICATION_TASKS = ("view", "hardware_type", "hardware_finish", "stamp_type")
+ORDINAL_TASK = "condition_grade"
+EVIDENCE = "evidence"
+DEFECTS = "defects"
+CAM_PREFIX = "cam_"
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be served; the message names the bundle and what is wrong."""
+
+
+def graph_sha256(model_proto: Any) -> str:
+    """sha256 of the serialized graph (weights included, metadata_props excluded)."""
+    return hashlib.sha256(model_proto.graph.SerializeToString()).hexdigest()
+
+
+def output_names(taxonomy: Taxonomy) -> dict[str, str]:
+    """The graph's output name for every task head and class-activation map."""
+    names = {task: task for task in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE, DEFECTS)}
+    for task in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE):
+        names[CAM_PREFIX + task] = CAM_PREFIX + task
+    return names
+
+
+@dataclass
+class Predictions:
+    """Calibrated per-photo results of one bundle on a batch (rows = photos)."""
+
+    probabilities: dict[str, np.ndarray]  # task -> (N, K) class probabilities
+    evidence: np.ndarray  # (N,) P(photo shows a counterfeit cue)
+    defects: np.ndarray  # (N, D, h, w) mask probabilities
+    cams: dict[str, np.ndarray] = field(default_factory=dict)  # task -> (N, K, h', w')
+
+    def labels(self, task: str, taxonomy: Taxonomy) -> list[str]:
+        classes = taxonomy.classes(task)
+        return [classes[i] for i in self.probabilities[task].argmax(1)]
+
+
+def _threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class Bundle:
+    """An opened, verified model bundle with its onnxruntime session.
+
+    Sessions are built once (they are thread-safe for `run`); providers are chosen from what
+    this machine has (CUDA when present, else CPU), intra-op threads sized to the cores.
+    """
+
+    def __init__(
+        self, path: str | Path, taxonomy: Taxonomy | None = None, threads: int | None = None
+    ) -> None:
+        import onnx
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        model_file = self.path / MODEL_FILE if self.path.is_dir() else self.path
+        self.directory = model_file.parent
+        if not model_file.is_file():
+            raise BundleError(
+                f"{self.path}: no {MODEL_FILE} (is this a bundle folder from `secondlook export`?)"
+            )
+        try:
+            proto = onnx.load(str(model_file), load_external_data=False)
+        except Exception as exc:  # onnx raises DecodeError and friends for a damaged file
+            raise BundleError(
+                f"{model_file}: not a readable ONNX file ({type(exc).__name__}: {exc})"
+            ) from None
+        props = {p.key: p.value for p in proto.metadata_props}
+        if METADATA_KEY not in props:
+            raise BundleError(f"{model_file}: no secondlook metadata; export it with `secondlook export`")
+        try:
+            self.metadata: dict[str, Any] = json.loads(props[METADATA_KEY])
+        except json.JSONDecodeError as exc:
+            raise BundleError(f"{model_file}: damaged secondlook metadata ({exc})") from None
+        self._check(model_file, proto, taxonomy or load_taxonomy())
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or _threads()
+        options.inter_op_num_threads = 1
+        available = ort.get_available_providers()
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.spec = PreprocessSpec.from_dict(self.metadata["preprocess"])
+        self.temperatures: dict[str, float] = {k: float(v) for k, v in self.metadata["temperatures"].items()}
+        self.outputs: dict[str, str] = dict(self.metadata["outputs"])
+
+    def _check(self, model_file: Path, proto: Any, taxonomy: Taxonomy) -> None:
+        meta = self.metadata
+        version = meta.get("format_version")
+        if version != BUNDLE_FORMAT_VERSION:
+            raise BundleError(
+                f"{model_file}: bundle format {version!r}; this secondlook reads "
+                f"format {BUNDLE_FORMAT_VERSION}"
+            )
+        missing = [
+            key
+            for key in ("taxonomy", "preprocess", "outputs", "temperatures", "graph_sha256")
+            if key not in meta
+        ]
+        if missing:
+            raise BundleError(f"{model_file}: metadata lacks {', '.join(missing)}")
+        if meta["taxonomy"].get("taxonomy_hash") != taxonomy.content_hash:
+            raise BundleError(
+                f"{model_file}: trained on taxonomy {meta['taxonomy'].get('taxonomy_version')} "
+                f"(hash {str(meta['taxonomy'].get('taxonomy_hash'))[:12]}), which this server does not "
+                f"understand (it has {taxonomy.version}, hash {taxonomy.content_hash[:12]})"
+            )
+        if graph_sha256(proto) != meta["graph_sha256"]:
+            raise BundleError(
+                f"{model_file}: graph does not match its recorded sha256 (file altered or damaged)"
+            )
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", self.directory.parent.name))
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", self.directory.name))
+
+    def run(self, batch: np.ndarray, with_cams: bool = False) -> dict[str, np.ndarray]:
+        """Raw outputs for a preprocessed (N, 3, S, S) float32 batch, by task name."""
+        wanted = {
+            task: name for task, name in self.outputs.items() if with_cams or not task.startswith(CAM_PREFIX)
+        }
+        values = self.session.run(
+            list(wanted.values()), {self.input_name: np.ascontiguousarray(batch, np.float32)}
+        )
+        return dict(zip(wanted, values, strict=True))
+
+    def predict(self, batch: np.ndarray, with_cams: bool = False) -> Predictions:
+        """Calibrated probabilities per task (temperatures from the bundle) for a preprocessed batch."""
+        raw = self.run(batch, with_cams)
+        t = self.temperatures
+        probabilities = {task: softmax(raw[task], t.get(task, 1.0)) for task in CLASSIFICATION_TASKS}
+        probabilities[ORDINAL_TASK] = ordinal_probabilities(raw[ORDINAL_TASK], t.get(ORDINAL_TASK, 1.0))
+        return Predictions(
+            probabilities=probabilities,
+            evidence=sigmoid(raw[EVIDENCE] / t.get(EVIDENCE, 1.0)),
+            defects=raw[DEFECTS],
+            cams={k[len(CAM_PREFIX) :]: v for k, v in raw.items() if k.startswith(CAM_PREFIX)},
+        )
