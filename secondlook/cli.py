@@ -22,6 +22,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": ("training.cli:evaluate", "Metrics, plots and a report of a trained reviewer on a split."),
     "export": ("training.cli:export", "Export a trained reviewer to a verified ONNX bundle."),
+    "models": ("serving.cli:models", "The model registry: list, show and promote exported bundles."),
+    "quantize": (
+        "training.cli:quantize",
+        "Static INT8 variant of a bundle, refused if accuracy drops too much.",
+    ),
     "compare": ("training.cli:compare", "How correlated two reviewers' errors are (from two evaluations)."),
 }
 

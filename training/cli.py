@@ -38,8 +38,13 @@ def train(config_path: Path, overrides: tuple[str, ...], resume: bool, quiet: bo
 @click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    required=True,
+    default=None,
     help="A trained model.safetensors (run folder of `secondlook train`).",
+)
+@click.option(
+    "--bundle",
+    default=None,
+    help="Or an exported bundle: a folder, a model.onnx, or NAME@ALIAS from models/registry.json.",
 )
 @click.option(
     "--data",
@@ -57,11 +62,17 @@ def train(config_path: Path, overrides: tuple[str, ...], resume: bool, quiet: bo
     help="Folder for report.md, metrics.json and the plots.",
 )
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
-def evaluate(checkpoint: Path, manifest: Path, split: str, out_dir: Path, workers: int) -> None:
-    """Metrics, plots and a Markdown report of a trained reviewer on one split."""
+def evaluate(
+    checkpoint: Path | None, bundle: str | None, manifest: Path, split: str, out_dir: Path, workers: int
+) -> None:
+    """Metrics, plots and a Markdown report of a trained reviewer (or its bundle) on one split."""
+    if (checkpoint is None) == (bundle is None):
+        raise click.UsageError("give exactly one of --checkpoint or --bundle")
+    from serving.registry import resolve_bundle
     from training.evaluate import evaluate as run_evaluation
 
-    metrics = run_evaluation(checkpoint, manifest, split, out_dir, workers)
+    model_path = checkpoint if checkpoint is not None else resolve_bundle(bundle)
+    metrics = run_evaluation(model_path, manifest, split, out_dir, workers)
     item = metrics["authenticity_item"]
     click.echo(
         f"item authenticity accuracy {item['accuracy']:.3f} (AUC {item['roc_auc']:.3f}, n={item['n']}); "
@@ -128,3 +139,60 @@ def export(checkpoint: Path | None, run_id: str | None, out: Path, manifest: Pat
         f"PyTorch vs onnxruntime max |diff| {report.parity_max_abs_diff:.2e} "
         f"on {report.parity_photos} photos)"
     )
+
+
+@click.command()
+@click.argument("bundle_ref")
+@click.option(
+    "--calib",
+    "calib_manifest",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Manifest whose photos calibrate the INT8 ranges.",
+)
+@click.option("--calib-split", default="val", show_default=True, help="Split of --calib to draw photos from.")
+@click.option("--calib-photos", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option(
+    "--data",
+    "test_manifest",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Manifest whose test split measures accuracy (default: --calib).",
+)
+@click.option(
+    "--max-loss-pp",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Refuse the INT8 variant if it loses more accuracy than this (percentage points).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Bundle folder to create (default: VERSION-int8 beside the source).",
+)
+def quantize(
+    bundle_ref: str,
+    calib_manifest: Path,
+    calib_split: str,
+    calib_photos: int,
+    test_manifest: Path | None,
+    max_loss_pp: float,
+    out: Path | None,
+) -> None:
+    """Static INT8 (QDQ) variant of BUNDLE_REF (folder, NAME/VERSION or NAME@ALIAS)."""
+    from serving.registry import resolve_bundle
+    from training.quantize import quantize as run_quantize
+
+    report = run_quantize(
+        resolve_bundle(bundle_ref),
+        calib_manifest,
+        out,
+        test_manifest,
+        max_loss_pp,
+        calib_photos,
+        calib_split,
+    )
+    click.echo(report.table())
+    click.echo(f"accepted: {report.bundle}")

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from data.manifest import read_manifest, split_list
 from data.taxonomy import load_taxonomy
+from serving.bundle import Bundle
 from serving.evidence import item_scores
 from serving.preprocess import PreprocessSpec
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
@@ -77,8 +78,32 @@ def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
     return model, metadata
 
 
-def evaluate(checkpoint: Path, manifest: Path, split: str, out_dir: Path, workers: int = 2) -> dict[str, Any]:
-    model, metadata = load_reviewer(checkpoint)
+def collect_bundle(bundle: Bundle, loader: DataLoader) -> dict[str, np.ndarray]:
+    """`collect` for an exported bundle: the same keys, computed by onnxruntime."""
+    chunks: dict[str, list[np.ndarray]] = {}
+    for batch in loader:
+        out = bundle.run(batch["image"].numpy())
+        for key in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE):
+            chunks.setdefault(key, []).append(out[key])
+        chunks.setdefault(DEFECTS, []).append(out[DEFECTS].astype(np.float16))
+        chunks.setdefault(MASK_TARGET, []).append(batch["mask"].numpy().astype(np.uint8))
+        chunks.setdefault("row", []).append(batch["row"].numpy())
+    collected = {k: np.concatenate(v) for k, v in chunks.items()}
+    order = np.argsort(collected["row"])
+    return {k: v[order] for k, v in collected.items()}
+
+
+def predict_split(
+    model_path: Path, manifest: Path, split: str, workers: int = 2
+) -> tuple[dict[str, np.ndarray], PhotoDataset, dict[str, Any]]:
+    """Predictions of a checkpoint (model.safetensors) or an exported bundle (folder or
+    model.onnx) on one split, with the dataset and the model's metadata."""
+    model_path = Path(model_path)
+    bundle = Bundle(model_path) if model_path.is_dir() or model_path.suffix == ".onnx" else None
+    if bundle is not None:
+        metadata = bundle.metadata
+    else:
+        model, metadata = load_reviewer(model_path)
     spec = PreprocessSpec.from_dict(metadata["preprocess"])
     frame = read_manifest(manifest)
     if split != "all":
@@ -89,7 +114,16 @@ def evaluate(checkpoint: Path, manifest: Path, split: str, out_dir: Path, worker
     loader = DataLoader(
         dataset, batch_sampler=ItemBatchSampler(dataset.targets.item_index, 8, False), num_workers=workers
     )
-    predictions = collect(model, loader, torch.device("cpu"), channels_last=False)
+    if bundle is not None:
+        predictions = collect_bundle(bundle, loader)
+    else:
+        predictions = collect(model, loader, torch.device("cpu"), channels_last=False)
+    return predictions, dataset, metadata
+
+
+def evaluate(model_path: Path, manifest: Path, split: str, out_dir: Path, workers: int = 2) -> dict[str, Any]:
+    """Metrics, report, plots and the item table of a checkpoint or bundle on one split."""
+    predictions, dataset, metadata = predict_split(model_path, manifest, split, workers)
     metrics = compute_metrics(predictions, dataset, metadata["temperatures"])
     write_report(metrics, predictions, dataset, metadata, out_dir, split)
     item_table(predictions, dataset, metadata["temperatures"]).to_csv(out_dir / ITEMS_FILE, index=False)

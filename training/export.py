@@ -157,8 +157,10 @@ def _torch_outputs(model: Reviewer, batch: np.ndarray, names: list[str]) -> dict
     return {name: v.numpy() for name, v in zip(names, values, strict=True)}
 
 
-def verify(bundle_dir: Path, model: Reviewer, photos: np.ndarray, names: list[str]) -> tuple[float, tuple]:
-    """Batch 1 and 7 run; every output matches PyTorch within PARITY_TOLERANCE. Returns the max diff."""
+def verify(
+    bundle_dir: Path, model: Reviewer, photos: np.ndarray, names: list[str], tolerance: float
+) -> tuple[float, tuple]:
+    """Batch 1 and 7 run; every output matches PyTorch within `tolerance`. Returns the max diff."""
     bundle = Bundle(bundle_dir)
     checked = []
     for size in (1, 7):
@@ -170,9 +172,9 @@ def verify(bundle_dir: Path, model: Reviewer, photos: np.ndarray, names: list[st
     reference = _torch_outputs(model, photos, names)
     produced = bundle.run(photos, with_cams=True)
     worst = max(float(np.abs(reference[n] - produced[n]).max()) for n in names)
-    if not worst <= PARITY_TOLERANCE:
+    if not worst <= tolerance:
         raise ExportError(
-            f"onnxruntime and PyTorch outputs differ by {worst:.2e} (more than {PARITY_TOLERANCE:.0e})"
+            f"onnxruntime and PyTorch outputs differ by {worst:.2e} (more than {tolerance:.0e})"
         )
     return worst, tuple(checked)
 
@@ -247,6 +249,7 @@ def export(
     manifest: Path | None = None,
     parity_photos: int = 8,
     provenance: dict[str, str | None] | None = None,
+    tolerance: float = PARITY_TOLERANCE,
 ) -> ExportReport:
     """Export `checkpoint` to the bundle folder `out` (must not exist yet); see the module doc."""
     out = Path(out)
@@ -264,7 +267,7 @@ def export(
     try:
         _export_graph(model, names, spec.size, work / MODEL_FILE)
         digest = _embed_metadata(work / MODEL_FILE, metadata)
-        worst, sizes = verify(work, model, photos, names)
+        worst, sizes = verify(work, model, photos, names, tolerance)
         report = {
             "graph_sha256": digest,
             "parity_max_abs_diff": worst,

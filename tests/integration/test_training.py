@@ -12,8 +12,6 @@ import pandas as pd
 import pytest
 import torch
 
-from data.synthetic.config import SynthConfig
-from data.synthetic.generate import generate
 from serving.preprocess import PreprocessSpec
 from training.checkpoint import epoch_paths, load_weights, read_metadata
 from training.config import load_config
@@ -23,31 +21,6 @@ from training.model import Reviewer
 from training.train import train
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate(
-        SynthConfig(items=14, seed=3, size=128, workers=1), tmp_path_factory.mktemp("bench"), progress=False
-    )
-
-
-def smoke_config(manifest: Path, out: Path, *extra: str):
-    return load_config(
-        "configs/train/smoke.yaml",
-        [
-            f"data.manifest={manifest}",
-            f"out_dir={out / 'run'}",
-            f"tracking.tracking_uri=sqlite:///{out}/mlflow.db",
-            *extra,
-        ],
-    )
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("smoke")
-    return train(smoke_config(tiny_manifest, out), progress=False), out
 
 
 def test_smoke_training_writes_a_calibrated_model_and_an_mlflow_run(smoke_run: tuple[Path, Path]) -> None:
@@ -150,14 +123,16 @@ def test_evaluate_writes_report_metrics_and_plots(
     assert stats["agreement"] == 1.0 and stats["both_wrong"] == stats["error_a"]
 
 
-def test_refuses_to_overwrite_a_run_without_resume(tiny_manifest: Path, tmp_path: Path) -> None:
+def test_refuses_to_overwrite_a_run_without_resume(tiny_manifest: Path, tmp_path: Path, smoke_config) -> None:
     config = smoke_config(tiny_manifest, tmp_path, "train.epochs=1")
     train(config, progress=False)
     with pytest.raises(ValueError, match="--resume"):
         train(config, progress=False)
 
 
-def test_resume_after_interruption_gives_the_same_weights(tiny_manifest: Path, tmp_path: Path) -> None:
+def test_resume_after_interruption_gives_the_same_weights(
+    tiny_manifest: Path, tmp_path: Path, smoke_config
+) -> None:
     config = smoke_config(tiny_manifest, tmp_path, "train.epochs=3")
     run_dir = train(config, progress=False)
     final = load_weights(epoch_paths(run_dir, 2)[0])
@@ -241,7 +216,9 @@ def test_training_input_equals_serving_preprocess(tiny_manifest: Path) -> None:
         np.testing.assert_array_equal(dataset[i]["image"].numpy(), expected)
 
 
-def test_ema_class_weights_and_early_stopping_options_run(tiny_manifest: Path, tmp_path: Path) -> None:
+def test_ema_class_weights_and_early_stopping_options_run(
+    tiny_manifest: Path, tmp_path: Path, smoke_config
+) -> None:
     from training.checkpoint import latest_epoch, load_state
 
     config = smoke_config(

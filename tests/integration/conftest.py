@@ -1,0 +1,44 @@
+"""Shared fixtures of the integration tests: a tiny generated benchmark and a smoke-trained reviewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from data.synthetic.config import SynthConfig
+from data.synthetic.generate import generate
+from training.config import TrainConfig, load_config
+from training.train import train
+
+
+def _smoke_config(manifest: Path, out: Path, *extra: str) -> TrainConfig:
+    return load_config(
+        "configs/train/smoke.yaml",
+        [
+            f"data.manifest={manifest}",
+            f"out_dir={out / 'run'}",
+            f"tracking.tracking_uri=sqlite:///{out}/mlflow.db",
+            *extra,
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def smoke_config():
+    """Builds the smoke config for a manifest and an output folder (plus `--set` overrides)."""
+    return _smoke_config
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(
+        SynthConfig(items=14, seed=3, size=128, workers=1), tmp_path_factory.mktemp("bench"), progress=False
+    )
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A reviewer trained by the smoke config: (run folder, folder of its MLflow store)."""
+    out = tmp_path_factory.mktemp("smoke")
+    return train(_smoke_config(tiny_manifest, out), progress=False), out

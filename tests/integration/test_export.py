@@ -1,0 +1,228 @@
+"""Export, INT8, registry and the torch-free loader, on a smoke-trained reviewer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from serving.bundle import METADATA_KEY, MODEL_FILE, Bundle, BundleError, output_names
+from serving.registry import RegistryError, list_bundles, promote, read_registry, resolve_bundle
+from training.evaluate import compute_metrics, predict_split
+from training.export import ExportError, export, sample_photos
+from training.quantize import QuantizationRefused, quantize
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bundle(
+    smoke_run: tuple[Path, Path], tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    run_dir, _ = smoke_run
+    out = tmp_path_factory.mktemp("models") / "reviewer_smoke" / "1"
+    report = export(run_dir / "model.safetensors", out, tiny_manifest)
+    assert report.parity_max_abs_diff <= 1e-4
+    return out
+
+
+def test_bundle_is_one_file_with_every_head_and_its_metadata(bundle: Path) -> None:
+    files = sorted(p.name for p in bundle.iterdir())
+    assert files == ["card.md", "export.json", "model.onnx"]  # no external .onnx.data sidecar
+    proto = onnx.load(str(bundle / MODEL_FILE))
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    loaded = Bundle(bundle)
+    names = {o.name for o in loaded.session.get_outputs()}
+    assert names == set(output_names(loaded_taxonomy()).values())
+    meta = loaded.metadata
+    assert meta["format_version"] == 1 and meta["name"] == "reviewer_smoke" and meta["version"] == "1"
+    assert meta["taxonomy"]["taxonomy_hash"] == loaded_taxonomy().content_hash
+    assert meta["preprocess"]["size"] == 64 and set(meta["temperatures"]) >= {"evidence", "view"}
+    assert len(meta["git_sha"]) >= 7 and len(meta["data_manifest_sha256"]) == 64 and meta["mlflow_run_id"]
+    assert "val_item_acc" in meta["metrics"]
+    card = (bundle / "card.md").read_text()
+    assert "## Intended use" in card and "## Known limitations" in card and "Calibration" in card
+    assert json.loads((bundle / "export.json").read_text())["parity_max_abs_diff"] <= 1e-4
+
+
+def loaded_taxonomy():
+    from data.taxonomy import load_taxonomy
+
+    return load_taxonomy()
+
+
+def test_batch_is_really_dynamic_and_outputs_are_calibrated(bundle: Path, tiny_manifest: Path) -> None:
+    loaded = Bundle(bundle)
+    photos = sample_photos(tiny_manifest, 7, loaded.spec)
+    for size in (1, 7):
+        result = loaded.predict(photos[:size], with_cams=True)
+        assert result.evidence.shape == (size,) and ((result.evidence >= 0) & (result.evidence <= 1)).all()
+        assert np.allclose(result.probabilities["view"].sum(1), 1, atol=1e-5)
+        assert result.probabilities["condition_grade"].shape == (size, 4)
+        assert result.defects.shape == (size, 5, 16, 16)
+        assert result.cams["evidence"].shape[:2] == (size, 1)
+    # one photo alone gives the same answer as inside a batch of seven
+    alone = loaded.run(photos[:1])["evidence"]
+    batched = loaded.run(photos)["evidence"][:1]
+    assert np.allclose(alone, batched, atol=1e-5)
+
+
+def test_failed_export_leaves_nothing_behind(
+    smoke_run: tuple[Path, Path], tiny_manifest: Path, tmp_path
+) -> None:
+    run_dir, _ = smoke_run
+    with pytest.raises(ExportError, match="differ by"):
+        export(run_dir / "model.safetensors", tmp_path / "m" / "1", tiny_manifest, tolerance=-1.0)
+    assert list((tmp_path / "m").iterdir()) == []
+    (tmp_path / "m" / "2").mkdir()
+    with pytest.raises(ExportError, match="immutable"):
+        export(run_dir / "model.safetensors", tmp_path / "m" / "2", tiny_manifest)
+
+
+def test_evaluating_the_bundle_matches_the_checkpoint(
+    bundle: Path, smoke_run: tuple[Path, Path], tiny_manifest: Path
+) -> None:
+    run_dir, _ = smoke_run
+    results = {}
+    for key, path in (("torch", run_dir / "model.safetensors"), ("onnx", bundle)):
+        predictions, dataset, meta = predict_split(path, tiny_manifest, "all", workers=0)
+        results[key] = compute_metrics(predictions, dataset, meta["temperatures"])
+    for task, name in (("authenticity_item", "accuracy"), ("evidence", "accuracy"), ("view", "accuracy")):
+        assert abs(results["torch"][task][name] - results["onnx"][task][name]) <= 0.001, task
+    assert results["torch"]["evidence"]["roc_auc"] == pytest.approx(
+        results["onnx"]["evidence"]["roc_auc"], abs=1e-3
+    )
+
+
+def _copy(bundle: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(bundle, target)
+    return target
+
+
+def test_loader_names_the_bundle_and_the_problem(bundle: Path, tmp_path: Path) -> None:
+    truncated = _copy(bundle, tmp_path / "truncated")
+    data = (truncated / MODEL_FILE).read_bytes()
+    (truncated / MODEL_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match=r"truncated.*not a readable ONNX file"):
+        Bundle(truncated)
+
+    def rewrite(name: str, change) -> Path:
+        target = _copy(bundle, tmp_path / name)
+        proto = onnx.load(str(target / MODEL_FILE))
+        change(proto)
+        onnx.save(proto, str(target / MODEL_FILE))
+        return target
+
+    def metadata_change(edit):
+        def apply(proto):
+            meta = json.loads(next(p.value for p in proto.metadata_props if p.key == METADATA_KEY))
+            edit(meta)
+            del proto.metadata_props[:]
+            onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(meta)})
+
+        return apply
+
+    wrong_taxonomy = rewrite(
+        "taxonomy", metadata_change(lambda m: m["taxonomy"].update(taxonomy_hash="0" * 64))
+    )
+    with pytest.raises(BundleError, match=r"taxonomy.*does not"):
+        Bundle(wrong_taxonomy)
+    no_metadata = rewrite("bare", lambda proto: proto.metadata_props.__delitem__(slice(None)))
+    with pytest.raises(BundleError, match=r"bare.*no secondlook metadata"):
+        Bundle(no_metadata)
+    old_format = rewrite("format", metadata_change(lambda m: m.update(format_version=99)))
+    with pytest.raises(BundleError, match="bundle format 99"):
+        Bundle(old_format)
+
+    def tamper(proto) -> None:
+        weights = next(t for t in proto.graph.initializer if t.raw_data and len(t.raw_data) > 16)
+        raw = bytearray(weights.raw_data)
+        raw[0] ^= 0xFF
+        weights.raw_data = bytes(raw)
+
+    with pytest.raises(BundleError, match=r"tampered.*sha256"):
+        Bundle(rewrite("tampered", tamper))
+
+
+def test_loader_never_imports_torch(bundle: Path, tiny_manifest: Path) -> None:
+    code = (
+        "import sys\n"
+        "from data.decode import decode_image\n"
+        "from data.manifest import read_manifest, resolve_image_path\n"
+        "from serving.bundle import Bundle\n"
+        "from serving.preprocess import preprocess_batch\n"
+        f"b = Bundle({str(bundle)!r})\n"
+        f"m = {str(tiny_manifest)!r}\n"
+        "paths = [resolve_image_path(m, p) for p in read_manifest(m)['image_path'][:3]]\n"
+        "out = b.predict(preprocess_batch([decode_image(p) for p in paths], b.spec))\n"
+        "assert out.evidence.shape == (3,)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
+
+
+def test_int8_variant_is_measured_and_gated(bundle: Path, tiny_manifest: Path, tmp_path: Path) -> None:
+    source = _copy(bundle, tmp_path / "reviewer_smoke" / "1")
+    with pytest.raises(QuantizationRefused, match="refused") as refused:
+        quantize(source, tiny_manifest, calib_photos=8, calib_split="all", max_loss_pp=-100.0, workers=0)
+    assert "speed-up" in str(refused.value)
+    assert sorted(p.name for p in source.parent.iterdir()) == ["1"]  # nothing written
+
+    report = quantize(source, tiny_manifest, calib_photos=8, calib_split="all", max_loss_pp=100.0, workers=0)
+    assert report.accepted and report.bundle == source.with_name("1-int8")
+    int8 = Bundle(report.bundle)
+    assert int8.metadata["quantization"]["format"] == "QDQ" and report.speedup > 0
+    ops = {node.op_type for node in onnx.load(str(report.bundle / MODEL_FILE)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert set(report.int8) == set(report.fp32)
+
+
+def test_registry_promotes_atomically_and_resolves_aliases(bundle: Path, tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    _copy(bundle, root / "reviewer_smoke" / "1")
+    assert read_registry(root) == {}
+    with pytest.raises(RegistryError, match="promote a version"):
+        resolve_bundle("reviewer_smoke@champion", root)
+    promote("reviewer_smoke", "1", "champion", root)
+    assert read_registry(root) == {"reviewer_smoke": {"champion": "1"}}
+    assert resolve_bundle("reviewer_smoke@champion", root) == root / "reviewer_smoke" / "1"
+    assert [r.aliases for r in list_bundles(root)] == [("champion",)]
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    with pytest.raises(RegistryError, match="cannot promote"):
+        promote("reviewer_smoke", "7", "champion", root)
+    assert read_registry(root) == {"reviewer_smoke": {"champion": "1"}}  # a failed promotion changes nothing
+    with pytest.raises(RegistryError, match="alias must be"):
+        promote("reviewer_smoke", "1", "favourite", root)
+
+
+def test_models_cli_lists_shows_and_promotes(bundle: Path, tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    _copy(bundle, root / "reviewer_smoke" / "1")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "secondlook.cli", "models", "--models-dir", str(root), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    promoted = cli("promote", "reviewer_smoke", "1", "--alias", "champion")
+    assert promoted.returncode == 0, promoted.stderr
+    listed = cli("list")
+    assert "reviewer_smoke/1  [champion]" in listed.stdout
+    shown = cli("show", "reviewer_smoke@champion")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["name"] == "reviewer_smoke"
+    missing = cli("show", "reviewer_smoke@challenger")
+    assert missing.returncode == 1 and "Error:" in missing.stderr and "Traceback" not in missing.stderr
