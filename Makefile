@@ -32,11 +32,14 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The demo is incremental: each step reruns only when what it reads has changed.
-demo: venv $(DEMO_DIR)/preview.png runs/agreement.json
+demo: venv $(DEMO_DIR)/preview.png runs/agreement.json models/reviewer_a/demo/model.onnx models/reviewer_b/demo/model.onnx
+	$(BIN)/secondlook models promote reviewer_a demo --alias champion
+	$(BIN)/secondlook models promote reviewer_b demo --alias champion
 	@echo
 	@echo "Benchmark:  $(DEMO_DIR)/ (contact sheet $(DEMO_DIR)/preview.png)"
 	@echo "Reviewers:  runs/reviewer_a/model.safetensors, runs/reviewer_b/model.safetensors"
 	@echo "Reports:    runs/reviewer_a/eval/report.md, runs/reviewer_b/eval/report.md"
+	@echo "Bundles:    models/reviewer_a/demo, models/reviewer_b/demo (champions; see $(BIN)/secondlook models list)"
 	@echo "MLflow:     $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
 
 $(DEMO_DIR)/manifest.csv: configs/data/synth.yaml $(STAMP)
@@ -51,6 +54,12 @@ runs/reviewer_%/model.safetensors: configs/train/reviewer_%.yaml $(DEMO_DIR)/man
 
 runs/reviewer_%/eval/metrics.json: runs/reviewer_%/model.safetensors
 	$(BIN)/secondlook evaluate --checkpoint $< --data $(DEMO_DIR)/manifest.csv --split test --out runs/reviewer_$*/eval
+
+# The demo's bundles are rebuilt when their reviewer is retrained (release bundles get a
+# new version folder instead: bundles are immutable).
+models/reviewer_%/demo/model.onnx: runs/reviewer_%/model.safetensors
+	rm -rf models/reviewer_$*/demo
+	$(BIN)/secondlook export --checkpoint $< --out models/reviewer_$*/demo
 
 runs/agreement.json: runs/reviewer_a/eval/metrics.json runs/reviewer_b/eval/metrics.json
 	$(BIN)/secondlook compare runs/reviewer_a/eval runs/reviewer_b/eval --out $@

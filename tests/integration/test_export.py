@@ -226,3 +226,33 @@ def test_models_cli_lists_shows_and_promotes(bundle: Path, tmp_path: Path) -> No
     assert json.loads(shown.stdout)["name"] == "reviewer_smoke"
     missing = cli("show", "reviewer_smoke@challenger")
     assert missing.returncode == 1 and "Error:" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_export_cli_takes_an_mlflow_run_id(
+    smoke_run: tuple[Path, Path], tiny_manifest: Path, tmp_path
+) -> None:
+    import os
+
+    from training.checkpoint import read_metadata
+
+    run_dir, store = smoke_run
+    run_id = read_metadata(run_dir / "model.safetensors")["mlflow_run_id"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "secondlook.cli", "export", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+
+    done = cli("--run", run_id, "--out", str(tmp_path / "r" / "1"), "--data", str(tiny_manifest))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "max |diff|" in done.stdout
+    assert Bundle(tmp_path / "r" / "1").metadata["mlflow_run_id"] == run_id
+    unknown = cli("--run", "0" * 32, "--out", str(tmp_path / "r" / "2"))
+    assert (
+        unknown.returncode == 1
+        and "Error: MLflow run" in unknown.stderr
+        and "Traceback" not in unknown.stderr
+    )
+    neither = cli("--out", str(tmp_path / "r" / "3"))
+    assert neither.returncode == 2 and "exactly one of --checkpoint or --run" in neither.stderr
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["1"]
