@@ -40,22 +40,24 @@ class Splits:
 def reviewer_splits(
     frame: pd.DataFrame, split_seed: int, val_fraction: float, max_items: int | None = None
 ) -> Splits:
-    """The manifest's test split stays fixed; the rest is re-partitioned by this reviewer's seed.
+    """A reviewer's own train/validation partition of the manifest's training items.
 
-    Two reviewers with different `split_seed` train and validate on different items,
-    which keeps their errors apart.
+    The manifest's `val` items are held out from both reviewers (the verdict policy is fitted
+    on them, `secondlook policy fit`), and its `test` items are the final evaluation. Rows
+    without a split count as training items. Two reviewers with different `split_seed` train
+    and validate (calibrate) on different items, which keeps their errors apart.
     """
     if max_items is not None:
         keep = frame["item_id"].drop_duplicates().head(max_items)
         frame = frame[frame["item_id"].isin(keep)]
-    is_test = frame["split"].eq("test").fillna(False).to_numpy()
-    rest = frame[~is_test]
+    split = frame["split"].fillna("train").replace("", "train")
+    pool = frame[split.eq("train").to_numpy()]
     fractions = (1.0 - val_fraction, val_fraction, 0.0)
-    part = rest["item_id"].map(lambda item: split_for_item(str(item), split_seed, fractions))
+    part = pool["item_id"].map(lambda item: split_for_item(str(item), split_seed, fractions))
     return Splits(
-        train=rest[part == "train"].reset_index(drop=True),
-        val=rest[part == "val"].reset_index(drop=True),
-        test=frame[is_test].reset_index(drop=True),
+        train=pool[part == "train"].reset_index(drop=True),
+        val=pool[part == "val"].reset_index(drop=True),
+        test=frame[split.eq("test").to_numpy()].reset_index(drop=True),
     )
 
 

@@ -165,3 +165,20 @@ def test_pretrained_weights_load_from_a_local_file(tmp_path) -> None:
     save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
     backbone = create_backbone("resnet18", pretrained=True, pretrained_path=path)
     torch.testing.assert_close(backbone.conv1.weight, reference.conv1.weight)
+
+
+def test_reviewers_never_see_the_policy_or_test_items_and_partition_by_seed() -> None:
+    import pandas as pd
+
+    from training.data import reviewer_splits
+
+    items = [f"i{k}" for k in range(200)]
+    splits = ["train"] * 140 + ["val"] * 30 + ["test"] * 30
+    frame = pd.DataFrame({"item_id": items, "split": splits, "photo_id": items})
+    a, b = reviewer_splits(frame, 101, 0.2), reviewer_splits(frame, 202, 0.2)
+    held_out = set(items[140:])
+    for s in (a, b):
+        assert not (set(s.train["item_id"]) | set(s.val["item_id"])) & held_out
+        assert set(s.train["item_id"]) | set(s.val["item_id"]) == set(items[:140])
+        assert list(s.test["item_id"]) == items[170:]
+    assert set(a.val["item_id"]) != set(b.val["item_id"])
