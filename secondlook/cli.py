@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": ("training.cli:evaluate", "Metrics, plots and a report of a trained reviewer on a split."),
     "export": ("training.cli:export", "Export a trained reviewer to a verified ONNX bundle."),
+    "policy": ("serving.cli:policy", "The verdict policy: fit reviewer thresholds to a target error."),
     "models": ("serving.cli:models", "The model registry: list, show and promote exported bundles."),
     "quantize": (
         "training.cli:quantize",

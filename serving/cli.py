@@ -74,3 +74,88 @@ def promote(root: Path | None, name: str, version: str, alias: str) -> None:
 
     path = run_promote(name, version, alias, root)
     click.echo(f"{name}@{alias} -> {path}")
+
+
+@click.group()
+def policy() -> None:
+    """The verdict policy (configs/verdict.yaml)."""
+
+
+@policy.command()
+@click.option(
+    "--data",
+    "manifest",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Manifest with held-out labelled items (its val split is never trained on).",
+)
+@click.option("--split", default="val", show_default=True)
+@click.option("--target-error", type=click.FloatRange(min=0, max=1), default=0.005, show_default=True)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=Path("configs/verdict.yaml"),
+    show_default=True,
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="REVIEWER=BUNDLE",
+    help="Bundle of a reviewer named in the policy (default: REVIEWER@champion); repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the fitted policy (default: over --policy).",
+)
+def fit(
+    manifest: Path,
+    split: str,
+    target_error: float,
+    policy_path: Path,
+    models: tuple[str, ...],
+    out: Path | None,
+) -> None:
+    """Fit the reviewers' thresholds to a target error rate among auto-decided items."""
+    from data.atomic import atomic_write_text
+    from serving.policy_fit import fit_thresholds, fitted_policy, score_items
+    from serving.registry import open_bundle
+    from serving.verdict import load_policy
+
+    current = load_policy(policy_path)
+    chosen = dict(m.split("=", 1) for m in models if "=" in m)
+    unknown = set(chosen) - set(current.reviewers)
+    if unknown or len(chosen) != len(models):
+        raise click.BadParameter(
+            f"expected REVIEWER=BUNDLE with REVIEWER in {', '.join(current.reviewers)}", param_hint="--model"
+        )
+    bundles = {name: open_bundle(chosen.get(name, f"{name}@champion")) for name in current.reviewers}
+    tables = {name: score_items(bundle, manifest, split) for name, bundle in bundles.items()}
+    first = next(iter(tables.values()))
+    for name, table in tables.items():
+        if list(table["item_id"]) != list(first["item_id"]):
+            raise ValueError(f"reviewer {name} scored other items than the others")
+    result = fit_thresholds(
+        {name: t["p_counterfeit"].to_numpy() for name, t in tables.items()},
+        first["label"].to_numpy(),
+        target_error,
+    )
+    click.echo(
+        f"risk-coverage on {result.items} items of {manifest} ({split}), same confidence for all reviewers:"
+    )
+    click.echo(result.table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    confidences = ", ".join(f"{k} {v:.4f}" for k, v in result.confidences.items())
+    click.echo(
+        f"fitted: confidences {confidences}: "
+        f"auto-decides {result.coverage:.1%} of items with error {result.risk:.2%} "
+        f"(95% upper bound {result.risk_bound:.2%}, target {target_error:.2%})"
+    )
+    updated = fitted_policy(current, result, bundles, manifest, split, target_error)
+    target = out or policy_path
+    atomic_write_text(
+        target, "# Fitted by `secondlook policy fit`; see `fitted` for data and models.\n" + updated.to_yaml()
+    )
+    click.echo(f"written: {target}")

@@ -256,3 +256,31 @@ def test_export_cli_takes_an_mlflow_run_id(
     neither = cli("--out", str(tmp_path / "r" / "3"))
     assert neither.returncode == 2 and "exactly one of --checkpoint or --run" in neither.stderr
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["1"]
+
+
+def test_policy_fit_writes_thresholds_with_their_data_and_models(
+    bundle: Path, tiny_manifest: Path, tmp_path: Path
+) -> None:
+    import os
+
+    from serving.verdict import load_policy
+
+    root = tmp_path / "models"
+    for name in ("reviewer_a", "reviewer_b"):
+        _copy(bundle, root / name / "1")
+        promote(name, "1", "champion", root)
+    out = tmp_path / "verdict.yaml"
+    command = [sys.executable, "-m", "secondlook.cli", "policy", "fit", "--data", str(tiny_manifest)]
+    command += ["--split", "all", "--target-error", "0.005", "--out", str(out)]
+    env = {**os.environ, "SECONDLOOK_MODELS_DIR": str(root)}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "risk_upper_95" in result.stdout and "auto-decides" in result.stdout
+    fitted = load_policy(out)
+    assert fitted.fitted["data"]["items"] == 14 and fitted.fitted["target_error"] == 0.005
+    assert fitted.fitted["models"]["reviewer_a"]["graph_sha256"] == Bundle(bundle).metadata["graph_sha256"]
+    # 14 items cannot vouch for a 0.5% error rate: the fit decides nothing automatically
+    assert fitted.fitted["coverage"] == 0.0
+    assert load_policy("configs/verdict.yaml").fitted is None  # the shipped policy is untouched
+    bad = subprocess.run([*command, "--model", "reviewer_c=x"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "REVIEWER=BUNDLE" in bad.stderr
