@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, the database, content-addressed photos and the audit chain."""
