@@ -22,6 +22,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": ("training.cli:evaluate", "Metrics, plots and a report of a trained reviewer on a split."),
     "export": ("training.cli:export", "Export a trained reviewer to a verified ONNX bundle."),
+    "serve": ("serving.cli:serve", "Run the appraisal API on a host and port."),
+    "appraise": ("serving.cli:appraise", "Appraise one item from photos locally (same code as the API)."),
+    "keys": ("serving.cli:keys", "Create API keys with a role."),
+    "audit": ("serving.cli:audit", "Verify the hash-chained audit log."),
     "policy": ("serving.cli:policy", "The verdict policy: fit reviewer thresholds to a target error."),
     "models": ("serving.cli:models", "The model registry: list, show and promote exported bundles."),
     "quantize": (

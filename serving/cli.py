@@ -159,3 +159,103 @@ def fit(
         target, "# Fitted by `secondlook policy fit`; see `fitted` for data and models.\n" + updated.to_yaml()
     )
     click.echo(f"written: {target}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Run the appraisal API (settings from SECONDLOOK_* environment variables)."""
+    import uvicorn
+
+    from serving.api.app import create_app
+
+    click.echo(f"secondlook API on http://{host}:{port} (OpenAPI at /docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@click.group()
+def keys() -> None:
+    """API keys (stored hashed; the secret is shown once)."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(["appraiser", "expert", "arbiter", "admin"]), required=True)
+@click.option("--name", required=True, help="Who or what uses the key.")
+def create_key_command(role: str, name: str) -> None:
+    """Create a key and print its secret."""
+    from serving.settings import Settings
+    from serving.store.db import make_engine, session_factory, transaction, upgrade
+    from serving.store.keys import create_key
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    with transaction(session_factory(make_engine(settings.database_url))) as session:
+        row, secret = create_key(session, name, role)
+    click.echo(f"key {row.id} ({role}, {name}): {secret}")
+    click.echo("Keep it safe: it is not stored and cannot be shown again.", err=True)
+
+
+@click.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command()
+def verify() -> None:
+    """Check the whole chain; exit 1 naming the first entry that does not fit."""
+    from serving.settings import Settings
+    from serving.store.audit import verify_chain
+    from serving.store.db import make_engine, session_factory, transaction
+
+    settings = Settings()
+    with transaction(session_factory(make_engine(settings.database_url))) as session:
+        report = verify_chain(session)
+    if not report.ok:
+        raise click.ClickException(f"audit chain broken at entry {report.first_bad}: {report.problem}")
+    click.echo(f"audit chain intact: {report.entries} entries")
+
+
+@click.command()
+@click.argument(
+    "photos", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option("--view", "views", multiple=True, help="View of each photo, in order (optional).")
+@click.option("--value", "declared_value", type=click.FloatRange(min=0), default=None, help="Declared value.")
+@click.option("--category", default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+def appraise(
+    photos: tuple[Path, ...],
+    views: tuple[str, ...],
+    declared_value: float | None,
+    category: str | None,
+    as_json: bool,
+) -> None:
+    """Appraise one item from its photos locally, with the same code as the API."""
+    from data.decode import decode_image
+    from serving.api.app import load_panel
+    from serving.settings import Settings
+
+    panel = load_panel(Settings())
+    unknown = [v for v in views if v not in panel.taxonomy.view_names]
+    if unknown:
+        raise click.BadParameter(f"unknown view {unknown[0]!r}", param_hint="--view")
+    result = panel.appraise([decode_image(p) for p in photos], list(views), declared_value, category)
+    verdict = result.verdict
+    if as_json:
+        from serving.api.routes.appraisals import _body
+
+        click.echo(json.dumps(_body("local", result, ["" for _ in photos]), indent=2, default=float))
+        return
+    click.echo(f"{verdict.state.value}{' (provisional)' if verdict.provisional else ''}")
+    for reason in verdict.reasons:
+        click.echo(f"  - {reason.message}")
+    for name, score in result.item_scores.items():
+        click.echo(
+            f"  {name}: P(counterfeit) {score:.3f} ({result.models[name]['name']} {result.models[name]['version']})"
+        )
+    for photo in result.photos:
+        labels = ", ".join(f"{t} {v['label']}" for t, v in photo.labels.items())
+        defects = ", ".join(d["class"] for d in photo.defects) or "no defects"
+        click.echo(f"  photo {photo.index} ({photo.view}): {labels}; {defects}")
+    click.echo(f"  condition: grade {result.condition['grade']}")

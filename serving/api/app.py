@@ -1,0 +1,57 @@
+"""`create_app(settings)`: the FastAPI application, its state and its routers."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from serving.api import problems
+from serving.api.deps import RateLimiter, ServiceState
+from serving.api.routes import appraisals, health
+from serving.runner import ReviewerPanel
+from serving.settings import Settings
+from serving.store.db import make_engine, session_factory, upgrade
+from serving.store.photos import PhotoStore
+from serving.verdict import load_policy
+
+
+def load_panel(settings: Settings) -> ReviewerPanel:
+    from serving.registry import open_bundle
+
+    policy = load_policy(settings.policy_path)
+    bundles = {
+        name: open_bundle(reference, settings.models_dir, threads=settings.inference_threads)
+        for name, reference in settings.reviewers.items()
+    }
+    return ReviewerPanel(bundles, policy)
+
+
+def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = None) -> FastAPI:
+    """Build the app; models and database are opened at startup, not at import."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        app.state.service = ServiceState(
+            settings=settings,
+            sessions=session_factory(engine),
+            photos=PhotoStore(settings.photo_store),
+            panel=panel or load_panel(settings),
+            limiter=RateLimiter(settings.uploads_per_minute),
+        )
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="secondlook",
+        version="1",
+        summary="Dual-review authenticity verdicts and condition reports for second-hand luxury goods.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(appraisals.router)
+    return app

@@ -1,0 +1,89 @@
+"""Dependencies: the service state, the caller's key and role, the upload rate limit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from serving.api.problems import Problem
+from serving.runner import ReviewerPanel
+from serving.settings import Settings
+from serving.store.db import transaction
+from serving.store.keys import find_key
+from serving.store.models import ApiKey
+from serving.store.photos import PhotoStore
+
+
+@dataclass
+class RateLimiter:
+    """At most `per_minute` events per key in any 60 s window (in memory, per process)."""
+
+    per_minute: int
+    events: dict[int, deque] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def retry_after(self, key_id: int) -> int | None:
+        now = time.monotonic()
+        with self.lock:
+            window = self.events.setdefault(key_id, deque())
+            while window and now - window[0] > 60:
+                window.popleft()
+            if len(window) >= self.per_minute:
+                return int(60 - (now - window[0])) + 1
+            window.append(now)
+            return None
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    photos: PhotoStore
+    panel: ReviewerPanel | None
+    limiter: RateLimiter
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+State = Annotated[ServiceState, Depends(get_state)]
+
+
+def _caller(
+    state: State,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> ApiKey:
+    secret = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        secret = authorization[7:].strip()
+    if not secret:
+        raise Problem(401, "an API key is required: send 'Authorization: Bearer <key>'", "unauthorized")
+    with transaction(state.sessions) as session:
+        key = find_key(session, secret)
+    if key is None:
+        raise Problem(401, "unknown or revoked API key", "unauthorized")
+    return key
+
+
+Caller = Annotated[ApiKey, Depends(_caller)]
+
+
+def require(*roles: str):
+    """A dependency that admits only callers whose role is one of `roles` (admin always)."""
+
+    def check(key: Caller) -> ApiKey:
+        if key.role not in roles and key.role != "admin":
+            raise Problem(
+                403, f"this needs the role {' or '.join(roles)}; your key is {key.role}", "forbidden"
+            )
+        return key
+
+    return check

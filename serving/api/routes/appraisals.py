@@ -1,0 +1,215 @@
+"""POST /v1/appraisals (photos in, dual-review verdict out), GET one, and its heatmaps."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import Response
+from PIL import Image
+
+from data.decode import DecodeLimits, ImageDecodeError, decode_image
+from serving.api.deps import State, require
+from serving.api.problems import Problem
+from serving.api.schemas import AppraisalOut
+from serving.preprocess import preprocess
+from serving.probabilities import sigmoid
+from serving.runner import Appraisal as RunnerAppraisal
+from serving.store import audit
+from serving.store.db import transaction
+from serving.store.models import ApiKey, Appraisal, Photo
+
+router = APIRouter(prefix="/v1/appraisals", tags=["appraisals"])
+Appraiser = Annotated[ApiKey, Depends(require("appraiser"))]
+Viewer = Annotated[ApiKey, Depends(require("appraiser", "expert", "arbiter"))]
+
+
+def _body(appraisal_id: str, result: RunnerAppraisal, digests: list[str]) -> dict[str, Any]:
+    verdict = result.verdict
+    return {
+        "id": appraisal_id,
+        "state": verdict.state.value,
+        "provisional": verdict.provisional,
+        "reasons": [{"code": r.code, "message": r.message, "photo": r.photo} for r in verdict.reasons],
+        "reviewers": {
+            name: {
+                "score": score,
+                "decision": verdict.reviewer_decisions.get(name),
+                "model": result.models[name],
+            }
+            for name, score in result.item_scores.items()
+        },
+        "photos": [
+            {
+                "index": p.index,
+                "sha256": digests[p.index - 1],
+                "view": p.view,
+                "view_given": p.view_given,
+                "view_confidence": p.view_confidence,
+                "labels": p.labels,
+                "evidence": p.evidence,
+                "defects": p.defects,
+                "quality": {"ok": p.quality.ok, "problems": list(p.quality.problems)},
+                "heatmap_url": f"/v1/appraisals/{appraisal_id}/photos/{p.index}/heatmap",
+            }
+            for p in result.photos
+        ],
+        "condition": result.condition,
+        "timings_ms": result.timings_ms,
+    }
+
+
+def _status(state: str, provisional: bool) -> str:
+    return "decided" if state in ("AUTHENTIC", "COUNTERFEIT") and not provisional else "awaiting_review"
+
+
+def _out(row: Appraisal) -> dict[str, Any]:
+    return {
+        **row.result,
+        "created_at": row.created_at,
+        "status": row.status,
+        "final_state": row.final_state,
+        "client_reference": row.client_reference,
+        "category": row.category,
+        "declared_value": row.declared_value,
+    }
+
+
+@router.post("", response_model=AppraisalOut, status_code=201)
+def create_appraisal(
+    request: Request,
+    state: State,
+    caller: Appraiser,
+    photos: Annotated[list[UploadFile], File(description="1 to 12 photos (JPEG, PNG or WebP)")],
+    views: Annotated[list[str] | None, Form(description="optional view per photo, in order")] = None,
+    category: Annotated[str | None, Form()] = None,
+    declared_value: Annotated[float | None, Form(ge=0)] = None,
+    client_reference: Annotated[str | None, Form(max_length=200)] = None,
+) -> dict[str, Any]:
+    settings = state.settings
+    if state.panel is None:
+        raise Problem(503, "the reviewers are not loaded; see /readyz", "not-ready")
+    taxonomy = state.panel.taxonomy
+    if not 1 <= len(photos) <= settings.max_photos:
+        raise Problem(422, f"send 1 to {settings.max_photos} photos, not {len(photos)}", "photo-count")
+    tags = [v.strip() or None for v in (views or [])]
+    if len(tags) > len(photos):
+        raise Problem(422, f"{len(tags)} view tags for {len(photos)} photos", "view-count")
+    unknown = sorted({t for t in tags if t and t not in taxonomy.view_names})
+    if unknown:
+        raise Problem(
+            422,
+            f"unknown view {', '.join(unknown)}; use one of {', '.join(taxonomy.view_names)}",
+            "unknown-view",
+        )
+    if category is not None and category not in taxonomy.classes("category"):
+        raise Problem(
+            422,
+            f"unknown category {category!r}; use one of {', '.join(taxonomy.classes('category'))}",
+            "category",
+        )
+    retry = state.limiter.retry_after(caller.id)
+    if retry is not None:
+        raise Problem(429, "too many uploads with this key; slow down", "rate-limited", retry_after=retry)
+    limits = DecodeLimits(max_bytes=settings.max_file_bytes, max_pixels=settings.max_pixels)
+    images, blobs = [], []
+    for number, upload in enumerate(photos, start=1):
+        data = upload.file.read(settings.max_file_bytes + 1)
+        try:
+            images.append(decode_image(data, limits=limits))
+        except ImageDecodeError as exc:
+            name = upload.filename or f"photo {number}"
+            raise Problem(
+                413 if exc.code == "too_large" else 422,
+                f"photo {number} ({name}): {exc}",
+                f"photo-{exc.code.replace('_', '-')}",
+                photo=number,
+            ) from None
+        blobs.append(data)
+    result = state.panel.appraise(images, tags, declared_value, category)
+    appraisal_id = str(uuid.uuid4())
+    digests = [state.photos.put(b) for b in blobs]
+    body = _body(appraisal_id, result, digests)
+    with transaction(state.sessions) as session:
+        row = Appraisal(
+            id=appraisal_id,
+            created_by=caller.id,
+            client_reference=client_reference,
+            category=category,
+            declared_value=declared_value,
+            ai_state=body["state"],
+            provisional=body["provisional"],
+            status=_status(body["state"], body["provisional"]),
+            result=body,
+        )
+        session.add(row)
+        for i, (digest, image) in enumerate(zip(digests, images, strict=True), start=1):
+            session.add(
+                Photo(
+                    appraisal_id=appraisal_id,
+                    position=i,
+                    sha256=digest,
+                    view_given=tags[i - 1] if i <= len(tags) else None,
+                    width=image.size[0],
+                    height=image.size[1],
+                )
+            )
+        audit.append(
+            session,
+            f"key:{caller.id}",
+            "appraisal.created",
+            appraisal_id,
+            {
+                "state": body["state"],
+                "provisional": body["provisional"],
+                "photos": digests,
+                "models": result.models,
+            },
+        )
+        session.flush()
+        return _out(row)
+
+
+def _load(state: State, appraisal_id: str, caller: ApiKey) -> Appraisal:
+    with transaction(state.sessions) as session:
+        row = session.get(Appraisal, appraisal_id)
+        if row is not None:
+            _ = row.photos  # load while the session is open
+    if row is None or (caller.role == "appraiser" and row.created_by != caller.id):
+        raise Problem(404, f"no appraisal {appraisal_id}", "not-found")
+    return row
+
+
+@router.get("/{appraisal_id}", response_model=AppraisalOut)
+def get_appraisal(appraisal_id: str, state: State, caller: Viewer) -> dict[str, Any]:
+    return _out(_load(state, appraisal_id, caller))
+
+
+@router.get(
+    "/{appraisal_id}/photos/{index}/heatmap",
+    responses={200: {"content": {"image/png": {}}}},
+    response_class=Response,
+)
+def heatmap(appraisal_id: str, index: int, state: State, caller: Viewer) -> Response:
+    """The photo with the reviewers' counterfeit-evidence map laid over it (red: evidence)."""
+    row = _load(state, appraisal_id, caller)
+    photo = next((p for p in row.photos if p.position == index), None)
+    if photo is None or state.panel is None:
+        raise Problem(404, f"appraisal {appraisal_id} has no photo {index}", "not-found")
+    image = decode_image(state.photos.get(photo.sha256))
+    maps = []
+    for bundle in state.panel.bundles.values():
+        batch = np.stack([preprocess(image, bundle.spec)])
+        cam = bundle.predict(batch, with_cams=True).cams["evidence"][0, 0]
+        maps.append(sigmoid(cam / bundle.temperatures.get("evidence", 1.0)))
+    heat = np.mean(
+        [np.asarray(Image.fromarray(m.astype(np.float32)).resize(image.size)) for m in maps], axis=0
+    )
+    base = np.asarray(image, np.float32)
+    overlay = base * (1 - 0.5 * heat[..., None]) + np.array([255.0, 0, 0]) * (0.5 * heat[..., None])
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(overlay, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    return Response(buffer.getvalue(), media_type="image/png")

@@ -1,0 +1,79 @@
+"""Response bodies of the API (request bodies are multipart forms, declared in the routes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel
+
+
+class ReasonOut(BaseModel):
+    code: str
+    message: str
+    photo: int | None = None
+
+
+class ReviewerOut(BaseModel):
+    score: float  # calibrated P(counterfeit) of the item
+    decision: str | None  # authentic, counterfeit or unsure; None when the verdict stopped earlier
+    model: dict[str, str]
+
+
+class LabelOut(BaseModel):
+    label: str
+    confidence: float
+
+
+class DefectOut(BaseModel):
+    class_: str
+    score: float
+    box: list[float]  # x0, y0, x1, y1 as fractions of the photo
+    area_share: float
+
+    model_config = {"populate_by_name": True}
+
+
+class QualityOut(BaseModel):
+    ok: bool
+    problems: list[str]
+
+
+class PhotoOut(BaseModel):
+    index: int
+    sha256: str
+    view: str
+    view_given: bool
+    view_confidence: float
+    labels: dict[str, LabelOut]
+    evidence: dict[str, float]
+    defects: list[dict]
+    quality: QualityOut
+    heatmap_url: str
+
+
+class ConditionOut(BaseModel):
+    grade: str
+    confidence: float
+    defects: list[dict]
+
+
+class AppraisalOut(BaseModel):
+    id: str
+    created_at: dt.datetime
+    state: str  # the AI verdict: AUTHENTIC, COUNTERFEIT, REFER_TO_EXPERT, UNABLE_TO_VERIFY
+    provisional: bool
+    status: str  # decided, awaiting_review, arbitration, final
+    final_state: str | None = None
+    reasons: list[ReasonOut]
+    reviewers: dict[str, ReviewerOut]
+    photos: list[PhotoOut]
+    condition: ConditionOut
+    client_reference: str | None = None
+    category: str | None = None
+    declared_value: float | None = None
+    timings_ms: dict[str, float]
+
+
+class HealthOut(BaseModel):
+    status: str
+    detail: dict[str, str] = {}

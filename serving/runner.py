@@ -1,0 +1,173 @@
+"""From decoded photos to an appraisal: both reviewers, findings per photo, the verdict.
+
+One code path for the API, `secondlook appraise` and (later) batch re-scoring: decode ->
+quality gate -> each reviewer's bundle on its own preprocess -> per-photo findings (labels
+averaged over the reviewers) -> each reviewer's item score through serving's aggregation ->
+`verdict.decide`. Torch-free; onnxruntime sessions are opened once and shared.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from data.taxonomy import Taxonomy, load_taxonomy
+from serving.bundle import Bundle, Predictions
+from serving.evidence import item_counterfeit_probability
+from serving.preprocess import preprocess_batch
+from serving.quality import QualityReport, assess_quality
+from serving.verdict import PhotoAssessment, Policy, Verdict, decide
+
+DEFECT_THRESHOLD = 0.5
+PHOTO_TASKS = ("hardware_type", "hardware_finish", "stamp_type")
+
+
+@dataclass
+class PhotoFindings:
+    index: int
+    view: str
+    view_given: bool
+    view_confidence: float
+    labels: dict[str, dict[str, Any]]  # task -> {"label", "confidence"}, only where it applies
+    evidence: dict[str, float]  # reviewer -> P(photo shows a counterfeit cue)
+    defects: list[dict[str, Any]]  # {"class", "score", "box" [x0, y0, x1, y1] in 0..1, "area_share"}
+    quality: QualityReport
+
+
+@dataclass
+class Appraisal:
+    verdict: Verdict
+    item_scores: dict[str, float]
+    photos: list[PhotoFindings]
+    condition: dict[str, Any]
+    models: dict[str, dict[str, str]]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def defect_findings(masks: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
+    """Per defect class with any pixel at or above the threshold: its box and area share."""
+    found = []
+    for c, name in enumerate(classes):
+        mask = masks[c] >= DEFECT_THRESHOLD
+        if not mask.any():
+            continue
+        ys, xs = np.nonzero(mask)
+        h, w = mask.shape
+        found.append(
+            {
+                "class": name,
+                "score": float(masks[c].max()),
+                "box": [xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h],
+                "area_share": float(mask.mean()),
+            }
+        )
+    return found
+
+
+class ReviewerPanel:
+    """The reviewers named in the policy, each with its bundle, ready to appraise."""
+
+    def __init__(self, bundles: dict[str, Bundle], policy: Policy, taxonomy: Taxonomy | None = None) -> None:
+        missing = set(policy.reviewers) - set(bundles)
+        if missing:
+            raise ValueError(f"no bundle for reviewer(s) {', '.join(sorted(missing))} named in the policy")
+        self.bundles = {name: bundles[name] for name in policy.reviewers}
+        self.policy = policy
+        self.taxonomy = taxonomy or load_taxonomy()
+        self.quality_limits = policy.quality.thresholds()
+
+    @property
+    def models(self) -> dict[str, dict[str, str]]:
+        return {
+            name: {"name": b.name, "version": b.version, "graph_sha256": b.metadata["graph_sha256"]}
+            for name, b in self.bundles.items()
+        }
+
+    def predict(self, images: Sequence[Image.Image]) -> dict[str, Predictions]:
+        return {
+            name: bundle.predict(preprocess_batch(list(images), bundle.spec))
+            for name, bundle in self.bundles.items()
+        }
+
+    def appraise(
+        self,
+        images: Sequence[Image.Image],
+        views: Sequence[str | None],
+        declared_value: float | None = None,
+        category: str | None = None,
+    ) -> Appraisal:
+        started = time.perf_counter()
+        predictions = self.predict(images)
+        inference = time.perf_counter()
+        taxonomy = self.taxonomy
+        view_classes = taxonomy.classes("view")
+        mean = {
+            task: np.mean([p.probabilities[task] for p in predictions.values()], axis=0)
+            for task in ("view", *PHOTO_TASKS, "condition_grade")
+        }
+        masks = np.mean([p.defects for p in predictions.values()], axis=0)
+        photos: list[PhotoFindings] = []
+        assessments: list[PhotoAssessment] = []
+        for i, image in enumerate(images):
+            given = views[i] if i < len(views) else None
+            predicted = int(mean["view"][i].argmax())
+            view = given or view_classes[predicted]
+            confidence = float(mean["view"][i][view_classes.index(view)])
+            labels = {}
+            for task in PHOTO_TASKS:
+                if taxonomy.applies(task, view):
+                    k = int(mean[task][i].argmax())
+                    labels[task] = {"label": taxonomy.classes(task)[k], "confidence": float(mean[task][i][k])}
+            grade = int(mean["condition_grade"][i].argmax())
+            labels["condition_grade"] = {
+                "label": taxonomy.classes("condition_grade")[grade],
+                "confidence": float(mean["condition_grade"][i][grade]),
+            }
+            quality = assess_quality(image, self.quality_limits)
+            evidence = {name: float(p.evidence[i]) for name, p in predictions.items()}
+            photos.append(
+                PhotoFindings(
+                    i + 1,
+                    view,
+                    given is not None,
+                    confidence,
+                    labels,
+                    evidence,
+                    defect_findings(masks[i], taxonomy.classes("defects")),
+                    quality,
+                )
+            )
+            assessments.append(PhotoAssessment(i + 1, view, given is not None, confidence, quality, evidence))
+        item_scores = {name: item_counterfeit_probability(p.evidence) for name, p in predictions.items()}
+        verdict = decide(assessments, item_scores, self.policy, declared_value, category)
+        done = time.perf_counter()
+        return Appraisal(
+            verdict,
+            item_scores,
+            photos,
+            condition_report(mean["condition_grade"], photos, taxonomy),
+            self.models,
+            {"inference_ms": 1000 * (inference - started), "total_ms": 1000 * (done - started)},
+        )
+
+
+def condition_report(
+    grade_probabilities: np.ndarray, photos: list[PhotoFindings], taxonomy: Taxonomy
+) -> dict:
+    """The item's grade (photo probabilities averaged) and its defects by class."""
+    mean = grade_probabilities.mean(axis=0)
+    k = int(mean.argmax())
+    defects: dict[str, list[int]] = {}
+    for photo in photos:
+        for finding in photo.defects:
+            defects.setdefault(finding["class"], []).append(photo.index)
+    return {
+        "grade": taxonomy.classes("condition_grade")[k],
+        "confidence": float(mean[k]),
+        "defects": [{"class": c, "photos": p} for c, p in sorted(defects.items())],
+    }
