@@ -251,9 +251,8 @@ def appraise(
     for reason in verdict.reasons:
         click.echo(f"  - {reason.message}")
     for name, score in result.item_scores.items():
-        click.echo(
-            f"  {name}: P(counterfeit) {score:.3f} ({result.models[name]['name']} {result.models[name]['version']})"
-        )
+        model = result.models[name]
+        click.echo(f"  {name}: P(counterfeit) {score:.3f} ({model['name']} {model['version']})")
     for photo in result.photos:
         labels = ", ".join(f"{t} {v['label']}" for t, v in photo.labels.items())
         defects = ", ".join(d["class"] for d in photo.defects) or "no defects"
