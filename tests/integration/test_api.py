@@ -1,0 +1,182 @@
+"""The appraisal API end to end: a real uvicorn on 127.0.0.1, real bundles, a real SQLite file."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from PIL import Image
+
+from data.manifest import read_manifest, resolve_image_path
+from serving.registry import promote
+from training.export import export
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("service")
+    bundle = export(smoke_run[0] / "model.safetensors", root / "export" / "1", tiny_manifest).bundle
+    for name in ("reviewer_a", "reviewer_b"):
+        shutil.copytree(bundle, root / "models" / name / "1")
+        promote(name, "1", "champion", root / "models")
+    policy = yaml.safe_load(Path("configs/verdict.yaml").read_text())
+    policy["quality"]["min_side_px"] = 128  # the tiny benchmark's photos are 128 px
+    (root / "verdict.yaml").write_text(yaml.safe_dump(policy))
+    env = {
+        **os.environ,
+        "SECONDLOOK_DATABASE_URL": f"sqlite:///{root / 'db.sqlite'}",
+        "SECONDLOOK_PHOTO_STORE": str(root / "photos"),
+        "SECONDLOOK_MODELS_DIR": str(root / "models"),
+        "SECONDLOOK_POLICY_PATH": str(root / "verdict.yaml"),
+        "SECONDLOOK_UPLOADS_PER_MINUTE": "20",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "secondlook.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    keys = {}
+    for role in ("appraiser", "expert"):
+        created = cli("keys", "create", "--role", role, "--name", f"test {role}")
+        assert created.returncode == 0, created.stderr
+        keys[role] = created.stdout.strip().rsplit(" ", 1)[-1]
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "secondlook.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if server.poll() is not None:
+            pytest.fail(server.stdout.read())
+        time.sleep(0.2)
+    yield {"url": url, "keys": keys, "cli": cli, "manifest": tiny_manifest}
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def _item_photos(manifest: Path) -> list[tuple[str, bytes]]:
+    frame = read_manifest(manifest)
+    first = frame[frame["item_id"] == frame["item_id"].iloc[0]]
+    return [
+        (v, resolve_image_path(manifest, p).read_bytes())
+        for v, p in zip(first["view"], first["image_path"], strict=False)
+    ]
+
+
+def _post(service, photos, views=None, key="appraiser", **fields):
+    files = [("photos", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
+    data = [("views", v) for v in views or []] + list(fields.items())
+    headers = {"Authorization": f"Bearer {service['keys'][key]}"} if key else {}
+    return requests.post(
+        f"{service['url']}/v1/appraisals", files=files, data=data, headers=headers, timeout=60
+    )
+
+
+def test_an_appraiser_gets_a_verdict_with_findings_heatmaps_and_an_audit_entry(service) -> None:
+    photos = _item_photos(service["manifest"])
+    response = _post(service, [b for _, b in photos], [v for v, _ in photos], declared_value="1200")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["state"] in {"AUTHENTIC", "COUNTERFEIT", "REFER_TO_EXPERT"}
+    assert set(body["reviewers"]) == {"reviewer_a", "reviewer_b"} and body["reasons"]
+    assert [p["view"] for p in body["photos"]] == [v for v, _ in photos]
+    assert body["reviewers"]["reviewer_a"]["model"]["version"] == "1"
+    again = requests.get(
+        f"{service['url']}/v1/appraisals/{body['id']}",
+        headers={"Authorization": f"Bearer {service['keys']['appraiser']}"},
+        timeout=30,
+    )
+    assert again.status_code == 200 and again.json()["state"] == body["state"]
+    heat = requests.get(
+        service["url"] + body["photos"][0]["heatmap_url"],
+        headers={"Authorization": f"Bearer {service['keys']['appraiser']}"},
+        timeout=30,
+    )
+    assert heat.status_code == 200 and heat.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(heat.content)).size == (128, 128)
+    verified = service["cli"]("audit", "verify")
+    assert verified.returncode == 0 and "intact" in verified.stdout
+
+
+def test_missing_views_are_unable_to_verify(service) -> None:
+    photos = _item_photos(service["manifest"])
+    response = _post(service, [photos[1][1]], [photos[1][0]])
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["state"] == "UNABLE_TO_VERIFY" and any(r["code"] == "missing_view" for r in body["reasons"])
+
+
+def _png16() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("I;16", (200, 200), 30000).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        (b"", 422, "photo-empty"),
+        (b"%PDF-1.4 not a photo", 422, "photo-"),
+        (None, 422, "photo-"),  # truncated JPEG
+    ],
+    ids=["zero bytes", "pdf named jpg", "truncated jpeg"],
+)
+def test_bad_uploads_get_problem_details_not_server_errors(service, payload, status, code) -> None:
+    if payload is None:
+        payload = _item_photos(service["manifest"])[0][1][:300]
+    response = _post(service, [payload])
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == status and code in problem["type"] and "photo 1" in problem["detail"]
+
+
+def test_a_16_bit_png_is_decoded_not_refused(service) -> None:
+    response = _post(service, [_png16()], ["stamp"])
+    assert response.status_code == 201, response.text
+
+
+def test_keys_and_roles_are_enforced(service) -> None:
+    photos = [_item_photos(service["manifest"])[0][1]]
+    assert _post(service, photos, key=None).status_code == 401
+    forbidden = _post(service, photos, key="expert")
+    assert forbidden.status_code == 403 and forbidden.json()["type"].endswith("forbidden")
+    wrong = requests.get(f"{service['url']}/v1/appraisals/x", headers={"X-API-Key": "sl_nope"}, timeout=10)
+    assert wrong.status_code == 401
+    assert requests.get(f"{service['url']}/healthz", timeout=10).status_code == 200
+
+
+def test_bad_form_fields_are_named(service) -> None:
+    photos = [_item_photos(service["manifest"])[0][1]]
+    unknown_view = _post(service, photos, ["side"])
+    assert unknown_view.status_code == 422 and "unknown view side" in unknown_view.json()["detail"]
+    negative = _post(service, photos, declared_value="-5")
+    assert negative.status_code == 422 and "declared_value" in negative.json()["detail"]
+    too_many = _post(service, photos * 13)
+    assert too_many.status_code == 422 and "1 to 12 photos" in too_many.json()["detail"]
