@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from serving.api import problems
 from serving.api.deps import RateLimiter, ServiceState
-from serving.api.routes import appraisals, health
+from serving.api.routes import appraisals, health, reviews
 from serving.runner import ReviewerPanel
 from serving.settings import Settings
 from serving.store.db import make_engine, session_factory, upgrade
@@ -54,4 +54,5 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
     problems.install(app)
     app.include_router(health.router)
     app.include_router(appraisals.router)
+    app.include_router(reviews.router)
     return app

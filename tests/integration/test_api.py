@@ -53,10 +53,15 @@ def service(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFac
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
     keys = {}
-    for role in ("appraiser", "expert"):
-        created = cli("keys", "create", "--role", role, "--name", f"test {role}")
+    for who, role in (
+        ("appraiser", "appraiser"),
+        ("expert", "expert"),
+        ("expert2", "expert"),
+        ("arbiter", "arbiter"),
+    ):
+        created = cli("keys", "create", "--role", role, "--name", f"test {who}")
         assert created.returncode == 0, created.stderr
-        keys[role] = created.stdout.strip().rsplit(" ", 1)[-1]
+        keys[who] = created.stdout.strip().rsplit(" ", 1)[-1]
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "secondlook.cli", "serve", "--port", str(port)],
@@ -180,3 +185,77 @@ def test_bad_form_fields_are_named(service) -> None:
     assert negative.status_code == 422 and "declared_value" in negative.json()["detail"]
     too_many = _post(service, photos * 13)
     assert too_many.status_code == 422 and "1 to 12 photos" in too_many.json()["detail"]
+
+
+def _as(service, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {service['keys'][who]}"}
+
+
+def _referred(service) -> str:
+    """A new appraisal that awaits expert review (the smoke reviewers are never sure)."""
+    photos = _item_photos(service["manifest"])
+    body = _post(service, [b for _, b in photos], [v for v, _ in photos]).json()
+    assert body["state"] == "REFER_TO_EXPERT" and body["status"] == "awaiting_review", body
+    return body["id"]
+
+
+def _review(service, who: str, appraisal_id: str, decision: str) -> requests.Response:
+    return requests.post(
+        f"{service['url']}/v1/appraisals/{appraisal_id}/reviews",
+        json={"decision": decision, "note": f"{who} looked at the stamp"},
+        headers=_as(service, who),
+        timeout=30,
+    )
+
+
+def test_blind_double_review_then_arbitration(service) -> None:
+    url = service["url"]
+    item = _referred(service)
+    queue = requests.get(f"{url}/v1/review-queue", headers=_as(service, "expert"), timeout=30).json()
+    assert item in [q["id"] for q in queue]
+    assert _review(service, "appraiser", item, "AUTHENTIC").status_code == 403  # appraisers do not review
+    first = _review(service, "expert", item, "AUTHENTIC")
+    assert first.status_code == 201 and first.json()["status"] == "awaiting_review"
+    assert _review(service, "expert", item, "AUTHENTIC").status_code == 409  # not twice
+    # blind: the second expert sees neither the first review nor who wrote it
+    hidden = requests.get(f"{url}/v1/appraisals/{item}/reviews", headers=_as(service, "expert2"), timeout=30)
+    assert hidden.status_code == 403 and "blind" in hidden.json()["type"]
+    seen = requests.get(f"{url}/v1/appraisals/{item}", headers=_as(service, "expert2"), timeout=30).json()
+    assert "AUTHENTIC" not in str(seen.get("final_state")) and "looked at the stamp" not in str(seen)
+    assert item not in [
+        q["id"]
+        for q in requests.get(f"{url}/v1/review-queue", headers=_as(service, "expert"), timeout=30).json()
+    ]
+    assert _review(service, "arbiter", item, "AUTHENTIC").status_code == 409  # not yet in arbitration
+    second = _review(service, "expert2", item, "COUNTERFEIT")
+    assert second.status_code == 201 and second.json()["status"] == "arbitration"
+    after = requests.get(
+        f"{url}/v1/appraisals/{item}/reviews", headers=_as(service, "expert2"), timeout=30
+    ).json()
+    assert sorted(r["decision"] for r in after) == ["AUTHENTIC", "COUNTERFEIT"]
+    queue = requests.get(f"{url}/v1/review-queue", headers=_as(service, "arbiter"), timeout=30).json()
+    assert item in [q["id"] for q in queue]
+    final = _review(service, "arbiter", item, "INCONCLUSIVE")
+    assert final.status_code == 201 and final.json() == {
+        "appraisal_id": item,
+        "stage": "arbiter",
+        "decision": "INCONCLUSIVE",
+        "status": "final",
+        "final_state": "INCONCLUSIVE",
+    }
+    verified = service["cli"]("audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_two_agreeing_experts_make_the_verdict_final(service) -> None:
+    item = _referred(service)
+    assert _review(service, "expert", item, "COUNTERFEIT").status_code == 201
+    done = _review(service, "expert2", item, "COUNTERFEIT").json()
+    assert done["status"] == "final" and done["final_state"] == "COUNTERFEIT"
+    body = requests.get(
+        f"{service['url']}/v1/appraisals/{item}", headers=_as(service, "appraiser"), timeout=30
+    )
+    assert body.json()["final_state"] == "COUNTERFEIT"
+    assert _review(service, "arbiter", item, "AUTHENTIC").status_code == 409
+    bad = _review(service, "expert", _referred(service), "MAYBE")
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")

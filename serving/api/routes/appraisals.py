@@ -17,6 +17,7 @@ from serving.api.problems import Problem
 from serving.api.schemas import AppraisalOut
 from serving.preprocess import preprocess
 from serving.probabilities import sigmoid
+from serving.review import initial_status
 from serving.runner import Appraisal as RunnerAppraisal
 from serving.store import audit
 from serving.store.db import transaction
@@ -60,10 +61,6 @@ def _body(appraisal_id: str, result: RunnerAppraisal, digests: list[str]) -> dic
         "condition": result.condition,
         "timings_ms": result.timings_ms,
     }
-
-
-def _status(state: str, provisional: bool) -> str:
-    return "decided" if state in ("AUTHENTIC", "COUNTERFEIT") and not provisional else "awaiting_review"
 
 
 def _out(row: Appraisal) -> dict[str, Any]:
@@ -142,7 +139,7 @@ def create_appraisal(
             declared_value=declared_value,
             ai_state=body["state"],
             provisional=body["provisional"],
-            status=_status(body["state"], body["provisional"]),
+            status=initial_status(body["state"], body["provisional"]),
             result=body,
         )
         session.add(row)

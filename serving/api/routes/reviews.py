@@ -1,0 +1,144 @@
+"""Blind expert review: the queue, submitting a review, and reading reviews afterwards."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from serving.api.deps import State, require
+from serving.api.problems import Problem
+from serving.review import ReviewFacts, ReviewRefused, after_review, check_review
+from serving.store import audit
+from serving.store.db import transaction
+from serving.store.models import ApiKey, Appraisal, Review
+
+router = APIRouter(tags=["review"])
+Reviewer = Annotated[ApiKey, Depends(require("expert", "arbiter"))]
+
+
+class ReviewIn(BaseModel):
+    decision: Literal["AUTHENTIC", "COUNTERFEIT", "INCONCLUSIVE"]
+    note: str | None = Field(None, max_length=2000)
+
+
+class ReviewOut(BaseModel):
+    appraisal_id: str
+    stage: str
+    decision: str
+    status: str
+    final_state: str | None = None
+
+
+class QueueItem(BaseModel):
+    id: str
+    created_at: Any
+    state: str
+    provisional: bool
+    status: str
+    category: str | None = None
+    declared_value: float | None = None
+    url: str
+
+
+class ReviewSeen(BaseModel):
+    stage: str
+    decision: str
+    note: str | None
+    reviewer: str  # the reviewer's key name, shown only once the caller has reviewed too
+
+
+def _facts(session, row: Appraisal) -> tuple[ReviewFacts, list[Review]]:
+    reviews = list(session.scalars(select(Review).where(Review.appraisal_id == row.id).order_by(Review.id)))
+    experts = tuple((r.reviewer_id, r.decision) for r in reviews if r.stage == "expert")
+    arbiter = next((r.reviewer_id for r in reviews if r.stage == "arbiter"), None)
+    return ReviewFacts(row.status, row.created_by, experts, arbiter), reviews
+
+
+@router.get("/v1/review-queue", response_model=list[QueueItem])
+def review_queue(state: State, caller: Reviewer) -> list[dict[str, Any]]:
+    """Items this caller may review now, oldest first (other reviews are never shown here)."""
+    wanted = "arbitration" if caller.role == "arbiter" else "awaiting_review"
+    with transaction(state.sessions) as session:
+        reviewed = set(session.scalars(select(Review.appraisal_id).where(Review.reviewer_id == caller.id)))
+        rows = session.scalars(
+            select(Appraisal).where(Appraisal.status == wanted).order_by(Appraisal.created_at).limit(200)
+        )
+        return [
+            {
+                "id": r.id,
+                "created_at": r.created_at,
+                "state": r.ai_state,
+                "provisional": r.provisional,
+                "status": r.status,
+                "category": r.category,
+                "declared_value": r.declared_value,
+                "url": f"/v1/appraisals/{r.id}",
+            }
+            for r in rows
+            if r.created_by != caller.id and r.id not in reviewed
+        ]
+
+
+@router.post("/v1/appraisals/{appraisal_id}/reviews", response_model=ReviewOut, status_code=201)
+def submit_review(appraisal_id: str, review: ReviewIn, state: State, caller: Reviewer) -> dict[str, Any]:
+    with transaction(state.sessions) as session:
+        row = session.get(Appraisal, appraisal_id)
+        if row is None:
+            raise Problem(404, f"no appraisal {appraisal_id}", "not-found")
+        facts, _ = _facts(session, row)
+        try:
+            stage = check_review(facts, caller.id, caller.role, review.decision)
+        except ReviewRefused as exc:
+            raise Problem(exc.status, str(exc), "review-refused") from None
+        status, final = after_review(facts, stage, review.decision)
+        session.add(
+            Review(
+                appraisal_id=row.id,
+                reviewer_id=caller.id,
+                stage=stage,
+                decision=review.decision,
+                note=review.note,
+            )
+        )
+        row.status, row.final_state = status, final
+        audit.append(
+            session,
+            f"key:{caller.id}",
+            f"review.{stage}",
+            row.id,
+            {"decision": review.decision, "status": status, "final_state": final},
+        )
+        return {
+            "appraisal_id": row.id,
+            "stage": stage,
+            "decision": review.decision,
+            "status": status,
+            "final_state": final,
+        }
+
+
+@router.get("/v1/appraisals/{appraisal_id}/reviews", response_model=list[ReviewSeen])
+def list_reviews(
+    appraisal_id: str, state: State, caller: Annotated[ApiKey, Depends(require("expert", "arbiter"))]
+):
+    """Reviews of an item, for those who have submitted their own (blind until then)."""
+    with transaction(state.sessions) as session:
+        row = session.get(Appraisal, appraisal_id)
+        if row is None:
+            raise Problem(404, f"no appraisal {appraisal_id}", "not-found")
+        _, reviews = _facts(session, row)
+        if caller.role != "admin" and caller.id not in {r.reviewer_id for r in reviews}:
+            raise Problem(403, "reviews stay hidden until you have submitted your own", "blind-review")
+        names = {k.id: k.name for k in session.scalars(select(ApiKey))}
+        return [
+            {
+                "stage": r.stage,
+                "decision": r.decision,
+                "note": r.note,
+                "reviewer": names.get(r.reviewer_id, "?"),
+            }
+            for r in reviews
+        ]

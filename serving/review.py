@@ -1,0 +1,73 @@
+"""Blind human double review and arbitration: the rules, as pure functions over stored facts.
+
+- An item enters review when the AI verdict is not final: REFER_TO_EXPERT, or an AI verdict
+  that is provisional because of its declared value. UNABLE_TO_VERIFY goes back to the
+  appraiser for new photos instead.
+- Two different experts review it blind. Neither may have uploaded it; nobody reviews an
+  item twice. Agreeing reviews make their decision final; disagreeing ones send it to an
+  arbiter, who has not reviewed or uploaded it, and whose decision (AUTHENTIC, COUNTERFEIT
+  or INCONCLUSIVE) is final.
+- Nobody sees another review, or who wrote it, before submitting their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXPERT_DECISIONS = ("AUTHENTIC", "COUNTERFEIT")
+ARBITER_DECISIONS = ("AUTHENTIC", "COUNTERFEIT", "INCONCLUSIVE")
+
+
+class ReviewRefused(ValueError):
+    """A review that the rules do not allow; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def initial_status(ai_state: str, provisional: bool) -> str:
+    if ai_state == "UNABLE_TO_VERIFY":
+        return "retake_requested"
+    if ai_state in ("AUTHENTIC", "COUNTERFEIT") and not provisional:
+        return "decided"
+    return "awaiting_review"
+
+
+@dataclass(frozen=True)
+class ReviewFacts:
+    status: str
+    uploader: int
+    expert_reviews: tuple[tuple[int, str], ...]  # (reviewer id, decision), in order
+    arbiter: int | None = None
+
+
+def check_review(facts: ReviewFacts, reviewer: int, role: str, decision: str) -> str:
+    """The stage ("expert" or "arbiter") this review is for; raises ReviewRefused otherwise."""
+    if reviewer == facts.uploader:
+        raise ReviewRefused(403, "you uploaded this item: someone else must review it")
+    if reviewer in {r for r, _ in facts.expert_reviews} or reviewer == facts.arbiter:
+        raise ReviewRefused(409, "you have already reviewed this item")
+    if role == "arbiter" or (role == "admin" and facts.status == "arbitration"):
+        if facts.status != "arbitration":
+            raise ReviewRefused(409, f"this item is not awaiting arbitration (status {facts.status})")
+        if decision not in ARBITER_DECISIONS:
+            raise ReviewRefused(422, f"an arbiter decides {', '.join(ARBITER_DECISIONS)}")
+        return "arbiter"
+    if facts.status != "awaiting_review":
+        raise ReviewRefused(409, f"this item is not awaiting expert review (status {facts.status})")
+    if decision not in EXPERT_DECISIONS:
+        raise ReviewRefused(422, f"an expert decides {' or '.join(EXPERT_DECISIONS)}")
+    return "expert"
+
+
+def after_review(facts: ReviewFacts, stage: str, decision: str) -> tuple[str, str | None]:
+    """(new status, final state or None) once a review at `stage` is recorded."""
+    if stage == "arbiter":
+        return "final", decision
+    decisions = [d for _, d in facts.expert_reviews] + [decision]
+    if len(decisions) < 2:
+        return "awaiting_review", None
+    if decisions[0] == decisions[1]:
+        return "final", decisions[0]
+    return "arbitration", None
