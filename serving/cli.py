@@ -258,3 +258,26 @@ def appraise(
         defects = ", ".join(d["class"] for d in photo.defects) or "no defects"
         click.echo(f"  photo {photo.index} ({photo.view}): {labels}; {defects}")
     click.echo(f"  condition: grade {result.condition['grade']}")
+
+
+@click.group()
+def reviews() -> None:
+    """Human review results."""
+
+
+@reviews.command("export")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Manifest (.csv/.parquet)."
+)
+def export_reviews(out: Path) -> None:
+    """Expert-final decisions as a labelled manifest for retraining."""
+    from serving.review_export import export_reviewed
+    from serving.settings import Settings
+    from serving.store.db import make_engine, session_factory
+    from serving.store.photos import PhotoStore
+
+    settings = Settings()
+    items = export_reviewed(
+        session_factory(make_engine(settings.database_url)), PhotoStore(settings.photo_store), out
+    )
+    click.echo(f"{items} expert-decided items written to {out}")

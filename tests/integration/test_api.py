@@ -259,3 +259,20 @@ def test_two_agreeing_experts_make_the_verdict_final(service) -> None:
     assert _review(service, "arbiter", item, "AUTHENTIC").status_code == 409
     bad = _review(service, "expert", _referred(service), "MAYBE")
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_expert_final_decisions_export_as_a_valid_labelled_manifest(service, tmp_path: Path) -> None:
+    item = _referred(service)
+    assert _review(service, "expert", item, "AUTHENTIC").status_code == 201
+    assert _review(service, "expert2", item, "AUTHENTIC").json()["final_state"] == "AUTHENTIC"
+    out = tmp_path / "reviewed.csv"
+    exported = service["cli"]("reviews", "export", "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    frame = read_manifest(out)
+    assert (
+        item in set(frame["item_id"])
+        and (frame.loc[frame["item_id"] == item, "authenticity"] == "authentic").all()
+    )
+    assert set(frame["authenticity"]) <= {"authentic", "counterfeit"}  # INCONCLUSIVE items are left out
+    validated = service["cli"]("data", "validate", str(out))
+    assert validated.returncode == 0, validated.stdout + validated.stderr
