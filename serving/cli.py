@@ -166,9 +166,13 @@ def fit(
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 def serve(host: str, port: int) -> None:
     """Run the appraisal API (settings from SECONDLOOK_* environment variables)."""
+    import logging
+
     import uvicorn
 
     from serving.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # JSON access lines, one per request
 
     click.echo(f"secondlook API on http://{host}:{port} (OpenAPI at /docs)")
     uvicorn.run(create_app(), host=host, port=port, log_level="info")

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from serving.api import problems
+from serving.api import observability, problems
 from serving.api.deps import RateLimiter, ServiceState
 from serving.api.routes import appraisals, health, reviews
 from serving.runner import ReviewerPanel
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
         lifespan=lifespan,
     )
     problems.install(app)
+    app.state.metrics = observability.install(app, settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(appraisals.router)
     app.include_router(reviews.router)

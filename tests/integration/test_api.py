@@ -46,6 +46,7 @@ def service(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFac
         "SECONDLOOK_MODELS_DIR": str(root / "models"),
         "SECONDLOOK_POLICY_PATH": str(root / "verdict.yaml"),
         "SECONDLOOK_UPLOADS_PER_MINUTE": "20",
+        "SECONDLOOK_MAX_REQUEST_BYTES": "2000000",
     }
 
     def cli(*args: str) -> subprocess.CompletedProcess:
@@ -63,10 +64,11 @@ def service(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFac
         assert created.returncode == 0, created.stderr
         keys[who] = created.stdout.strip().rsplit(" ", 1)[-1]
     port = _free_port()
+    log = open(root / "server.log", "w")  # noqa: SIM115 - closed at teardown
     server = subprocess.Popen(
         [sys.executable, "-m", "secondlook.cli", "serve", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -78,11 +80,12 @@ def service(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFac
         except requests.ConnectionError:
             pass
         if server.poll() is not None:
-            pytest.fail(server.stdout.read())
+            pytest.fail((root / "server.log").read_text())
         time.sleep(0.2)
-    yield {"url": url, "keys": keys, "cli": cli, "manifest": tiny_manifest}
+    yield {"url": url, "keys": keys, "cli": cli, "manifest": tiny_manifest, "log": root / "server.log"}
     server.terminate()
     server.wait(timeout=30)
+    log.close()
 
 
 def _item_photos(manifest: Path) -> list[tuple[str, bytes]]:
@@ -276,3 +279,17 @@ def test_expert_final_decisions_export_as_a_valid_labelled_manifest(service, tmp
     assert set(frame["authenticity"]) <= {"authentic", "counterfeit"}  # INCONCLUSIVE items are left out
     validated = service["cli"]("data", "validate", str(out))
     assert validated.returncode == 0, validated.stdout + validated.stderr
+
+
+def test_metrics_request_ids_and_the_body_limit(service) -> None:
+    url = service["url"]
+    response = requests.get(f"{url}/healthz", headers={"X-Request-Id": "abc123"}, timeout=10)
+    assert response.headers["x-request-id"] == "abc123"
+    assert len(requests.get(f"{url}/healthz", timeout=10).headers["x-request-id"]) == 32
+    _referred(service)
+    metrics = requests.get(f"{url}/metrics", timeout=10).text
+    assert 'secondlook_verdicts_total{state="REFER_TO_EXPERT"}' in metrics
+    assert "secondlook_request_seconds_bucket" in metrics and "secondlook_inference_seconds_count" in metrics
+    huge = _post(service, [b"\xff\xd8" + b"x" * 3_000_000])  # over the 2 MB limit of this server
+    assert huge.status_code == 413, huge.text + service["log"].read_text()[-3000:]
+    assert huge.headers["content-type"].startswith("application/problem+json")

@@ -127,6 +127,9 @@ def create_appraisal(
             ) from None
         blobs.append(data)
     result = state.panel.appraise(images, tags, declared_value, category)
+    metrics = request.app.state.metrics
+    metrics.inference.observe(result.timings_ms["inference_ms"] / 1000)
+    metrics.verdicts.labels(result.verdict.state.value).inc()
     appraisal_id = str(uuid.uuid4())
     digests = [state.photos.put(b) for b in blobs]
     body = _body(appraisal_id, result, digests)

@@ -1,0 +1,74 @@
+"""Request ids, JSON access logs, Prometheus metrics and the request-size limit, as one middleware."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from serving.api.problems import problem_response
+
+log = logging.getLogger("secondlook.api")
+
+
+class Metrics:
+    """The service's metrics, in a registry of its own (several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "secondlook_request_seconds",
+            "Request latency",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.inference = Histogram(
+            "secondlook_inference_seconds", "Both reviewers on one item's photos", registry=self.registry
+        )
+        self.verdicts = Counter(
+            "secondlook_verdicts_total", "AI verdicts given", ["state"], registry=self.registry
+        )
+
+
+def install(app: FastAPI, max_request_bytes: int) -> Metrics:
+    metrics = Metrics()
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_request_bytes):
+            response = problem_response(
+                request, 413, f"request body larger than {max_request_bytes} bytes", "request-too-large"
+            )
+        else:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - started
+        metrics.latency.labels(request.method, template, str(response.status_code)).observe(elapsed)
+        response.headers["x-request-id"] = request_id
+        log.info(
+            json.dumps(
+                {
+                    "request_id": request_id,
+                    "method": request.method,
+                    "route": template,
+                    "status": response.status_code,
+                    "ms": round(1000 * elapsed, 1),
+                }
+            )
+        )
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
