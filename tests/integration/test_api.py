@@ -45,7 +45,7 @@ def service(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFac
         "SECONDLOOK_PHOTO_STORE": str(root / "photos"),
         "SECONDLOOK_MODELS_DIR": str(root / "models"),
         "SECONDLOOK_POLICY_PATH": str(root / "verdict.yaml"),
-        "SECONDLOOK_UPLOADS_PER_MINUTE": "20",
+        "SECONDLOOK_UPLOADS_PER_MINUTE": "40",
         "SECONDLOOK_MAX_REQUEST_BYTES": "2000000",
     }
 
@@ -59,6 +59,7 @@ def service(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFac
         ("expert", "expert"),
         ("expert2", "expert"),
         ("arbiter", "arbiter"),
+        ("hasty", "appraiser"),
     ):
         created = cli("keys", "create", "--role", role, "--name", f"test {who}")
         assert created.returncode == 0, created.stderr
@@ -293,3 +294,51 @@ def test_metrics_request_ids_and_the_body_limit(service) -> None:
     huge = _post(service, [b"\xff\xd8" + b"x" * 3_000_000])  # over the 2 MB limit of this server
     assert huge.status_code == 413, huge.text + service["log"].read_text()[-3000:]
     assert huge.headers["content-type"].startswith("application/problem+json")
+
+
+def _encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _png_bomb(side: int = 20_000) -> bytes:
+    """A valid 1-bit PNG of side x side pixels that compresses to a few dozen KB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    row = b"\0" * (1 + (side + 7) // 8)
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row * 1000) for _ in range(side // 1000)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(service) -> None:
+    response = _post(service, [_png_bomb()])
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("photo-too-many-pixels")
+
+
+def test_cmyk_and_exif_rotated_photos_are_appraised_upright(service) -> None:
+    cmyk = _encode(Image.new("CMYK", (300, 300), (0, 120, 200, 10)), "JPEG", quality=90)
+    assert _post(service, [cmyk], ["stamp"]).status_code == 201
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown rotated a quarter turn: portrait
+    rotated = _encode(Image.new("RGB", (400, 200), (90, 60, 40)), "JPEG", quality=90, exif=exif)
+    body = _post(service, [rotated], ["overall"]).json()
+    heat = requests.get(
+        service["url"] + body["photos"][0]["heatmap_url"], headers=_as(service, "appraiser"), timeout=30
+    )
+    assert Image.open(io.BytesIO(heat.content)).size == (200, 400)
+
+
+def test_uploads_are_rate_limited_per_key(service) -> None:
+    answers = [_post(service, [b""], key="hasty").status_code for _ in range(41)]
+    assert answers[:40] == [422] * 40 and answers[40] == 429
+    limited = _post(service, [b""], key="hasty")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert _post(service, [b""]).status_code == 422  # other keys are not slowed down
