@@ -429,3 +429,35 @@ def test_a_server_killed_during_a_burst_of_writes_leaves_a_consistent_database(
     assert appraisals == logged and orphans == 0  # each appraisal has its audit entry and its photos
     store = Path(service["env"]["SECONDLOOK_PHOTO_STORE"])
     assert all((store / d[:2] / d).is_file() for d in digests)
+
+
+def test_history_filters_by_verdict_and_date_and_keeps_appraisers_apart(service) -> None:
+    import datetime as dt
+
+    url = service["url"]
+    start = dt.datetime.now(dt.timezone.utc).isoformat()
+    item = _referred(service)
+    mine = requests.get(
+        f"{url}/v1/appraisals", params={"since": start}, headers=_as(service, "appraiser"), timeout=30
+    )
+    assert mine.status_code == 200 and item in [a["id"] for a in mine.json()]
+    unable = requests.get(
+        f"{url}/v1/appraisals",
+        params={"verdict": "UNABLE_TO_VERIFY"},
+        headers=_as(service, "appraiser"),
+        timeout=30,
+    ).json()
+    assert all(a["state"] == "UNABLE_TO_VERIFY" for a in unable) and item not in [a["id"] for a in unable]
+    theirs = requests.get(f"{url}/v1/appraisals", headers=_as(service, "hasty"), timeout=30).json()
+    assert item not in [a["id"] for a in theirs]  # another appraiser's items stay hidden
+    future = requests.get(
+        f"{url}/v1/appraisals",
+        params={"until": "2000-01-01T00:00:00"},
+        headers=_as(service, "expert"),
+        timeout=30,
+    )
+    assert future.status_code == 200 and future.json() == []
+    bad = requests.get(
+        f"{url}/v1/appraisals", params={"verdict": "FAKE"}, headers=_as(service, "expert"), timeout=30
+    )
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")

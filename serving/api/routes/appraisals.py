@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from PIL import Image
+from sqlalchemy import select
 
 from data.decode import DecodeLimits, ImageDecodeError, decode_image
 from serving.api.deps import State, require
@@ -171,6 +173,35 @@ def create_appraisal(
         )
         session.flush()
         return _out(row)
+
+
+@router.get("", response_model=list[AppraisalOut])
+def list_appraisals(
+    state: State,
+    caller: Viewer,
+    verdict: Annotated[
+        Literal["AUTHENTIC", "COUNTERFEIT", "REFER_TO_EXPERT", "UNABLE_TO_VERIFY"] | None, Query()
+    ] = None,
+    since: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
+    until: Annotated[dt.datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[dict[str, Any]]:
+    """Newest first. Appraisers see their own uploads; experts, arbiters and admins see all."""
+    query = select(Appraisal).order_by(Appraisal.created_at.desc()).limit(limit)
+    if caller.role == "appraiser":
+        query = query.where(Appraisal.created_by == caller.id)
+    if verdict is not None:
+        query = query.where(Appraisal.ai_state == verdict)
+    if since is not None:
+        query = query.where(Appraisal.created_at >= _utc(since))
+    if until is not None:
+        query = query.where(Appraisal.created_at < _utc(until))
+    with transaction(state.sessions) as session:
+        return [_out(row) for row in session.scalars(query)]
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _load(state: State, appraisal_id: str, caller: ApiKey) -> Appraisal:
