@@ -35,7 +35,7 @@ from training.metrics import (
 )
 from training.model import DEFECTS, EVIDENCE, Reviewer
 from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
-from training.train import MASK_TARGET, collect
+from training.train import MASK_TARGET, collect, gather
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -80,17 +80,7 @@ def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
 
 def collect_bundle(bundle: Bundle, loader: DataLoader) -> dict[str, np.ndarray]:
     """`collect` for an exported bundle: the same keys, computed by onnxruntime."""
-    chunks: dict[str, list[np.ndarray]] = {}
-    for batch in loader:
-        out = bundle.run(batch["image"].numpy())
-        for key in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE):
-            chunks.setdefault(key, []).append(out[key])
-        chunks.setdefault(DEFECTS, []).append(out[DEFECTS].astype(np.float16))
-        chunks.setdefault(MASK_TARGET, []).append(batch["mask"].numpy().astype(np.uint8))
-        chunks.setdefault("row", []).append(batch["row"].numpy())
-    collected = {k: np.concatenate(v) for k, v in chunks.items()}
-    order = np.argsort(collected["row"])
-    return {k: v[order] for k, v in collected.items()}
+    return gather(loader, lambda batch: bundle.run(batch["image"].numpy()))
 
 
 def predict_split(

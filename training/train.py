@@ -12,7 +12,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,27 +138,40 @@ def to_device(
     return moved
 
 
-@torch.no_grad()
-def collect(
-    model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool
+def gather(
+    loader: DataLoader, predict: Callable[[dict[str, torch.Tensor]], dict[str, np.ndarray]]
 ) -> dict[str, np.ndarray]:
-    """Run the model over a loader; returns logits per head, defect probabilities, the target
-    defect masks and the rows they belong to, in row order."""
-    model.eval()
+    """Run `predict` (batch -> head outputs as numpy: logits, defect probabilities) over a loader;
+    returns them with the target defect masks and the rows they belong to, in row order."""
     chunks: dict[str, list[np.ndarray]] = {}
     for batch in loader:
-        batch = to_device(batch, device, channels_last)
-        out = model(batch["image"])
+        out = predict(batch)
         for key in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE):
-            chunks.setdefault(key, []).append(out[key].float().cpu().numpy())
-        chunks.setdefault(DEFECTS, []).append(
-            torch.sigmoid(out[DEFECTS].float()).cpu().numpy().astype(np.float16)
-        )
+            chunks.setdefault(key, []).append(out[key])
+        chunks.setdefault(DEFECTS, []).append(out[DEFECTS].astype(np.float16))
         chunks.setdefault(MASK_TARGET, []).append(batch["mask"].cpu().numpy().astype(np.uint8))
         chunks.setdefault("row", []).append(batch["row"].cpu().numpy())
     collected = {k: np.concatenate(v) for k, v in chunks.items()}
     order = np.argsort(collected["row"])
     return {k: v[order] for k, v in collected.items()}
+
+
+@torch.no_grad()
+def collect(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool
+) -> dict[str, np.ndarray]:
+    """`gather` with a PyTorch model (eval mode; defect logits turned into probabilities)."""
+    model.eval()
+
+    def predict(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        out = model(to_device(batch, device, channels_last)["image"])
+        result = {
+            key: out[key].float().cpu().numpy() for key in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE)
+        }
+        result[DEFECTS] = torch.sigmoid(out[DEFECTS].float()).cpu().numpy()
+        return result
+
+    return gather(loader, predict)
 
 
 def validation_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset) -> dict[str, float]:
