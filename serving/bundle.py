@@ -49,6 +49,18 @@ def graph_sha256(model_proto: Any) -> str:
     return hashlib.sha256(model_proto.graph.SerializeToString()).hexdigest()
 
 
+def embed_metadata(model_proto: Any, metadata: dict[str, Any]) -> str:
+    """Replace the model's secondlook metadata with `metadata` plus the graph's sha256; returns it.
+
+    The one writer of the contract `Bundle` reads, used by export and quantization."""
+    import onnx
+
+    digest = graph_sha256(model_proto)
+    del model_proto.metadata_props[:]
+    onnx.helper.set_model_props(model_proto, {METADATA_KEY: json.dumps({**metadata, "graph_sha256": digest})})
+    return digest
+
+
 def output_names(taxonomy: Taxonomy) -> dict[str, str]:
     """The graph's output name for every task head and class-activation map."""
     names = {task: task for task in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE, DEFECTS)}

@@ -30,10 +30,9 @@ from serving.bundle import (
     BUNDLE_FORMAT_VERSION,
     CARD_FILE,
     DEFECTS,
-    METADATA_KEY,
     MODEL_FILE,
     Bundle,
-    graph_sha256,
+    embed_metadata,
     output_names,
 )
 from serving.preprocess import PreprocessSpec, preprocess_batch
@@ -143,9 +142,7 @@ def _embed_metadata(path: Path, metadata: dict[str, Any]) -> str:
     proto = onnx.load(str(path))
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
         raise ExportError("the exporter left weights in an external file")
-    digest = graph_sha256(proto)
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps({**metadata, "graph_sha256": digest})})
+    digest = embed_metadata(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(path))
     return digest

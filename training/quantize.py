@@ -23,7 +23,7 @@ import numpy as np
 
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
-from serving.bundle import CARD_FILE, METADATA_KEY, MODEL_FILE, Bundle, graph_sha256
+from serving.bundle import CARD_FILE, MODEL_FILE, Bundle, embed_metadata
 from serving.preprocess import preprocess
 
 # Every accuracy appraisers see is gated, not only the authenticity headline.
@@ -104,10 +104,7 @@ def _embed(target: Path, metadata: dict[str, Any]) -> None:
     import onnx
 
     proto = onnx.load(str(target))
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(
-        proto, {METADATA_KEY: json.dumps({**metadata, "graph_sha256": graph_sha256(proto)})}
-    )
+    embed_metadata(proto, metadata)
     onnx.save(proto, str(target))
 
 
