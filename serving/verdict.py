@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from secondlook.yamlfile import load_yaml
+from secondlook.yamlfile import load_yaml, validation_message
 from serving.quality import QualityReport, QualityThresholds
 
 
@@ -85,11 +85,7 @@ def load_policy(path: str | Path) -> Policy:
     try:
         return Policy(**(raw or {}))
     except ValidationError as exc:
-        parts = []
-        for error in exc.errors():
-            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-            parts.append(f"{'.'.join(str(p) for p in error['loc'])}: {message}")
-        raise PolicyError(f"{path}: " + "; ".join(parts)) from None
+        raise PolicyError(validation_message(exc, str(path))) from None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from secondlook.yamlfile import load_yaml
+from secondlook.yamlfile import load_yaml, validation_message
 
 
 class ConfigError(ValueError):
@@ -99,15 +99,6 @@ class TrainConfig(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    parts = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"{key}: {message}")
-    return f"{source}: " + "; ".join(parts)
-
-
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """`a.b=value` strings onto a nested dict; values are parsed as YAML scalars."""
     for override in overrides:
@@ -140,4 +131,4 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     try:
         return TrainConfig(**raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
+        raise ConfigError(validation_message(exc, source)) from None
