@@ -25,7 +25,7 @@ import pandas as pd
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
 from serving.bundle import Bundle
-from serving.evidence import item_scores
+from serving.evidence import item_labels, item_scores
 from serving.preprocess import preprocess
 from serving.verdict import Policy, ReviewerThresholds
 
@@ -51,11 +51,11 @@ def score_items(bundle: Bundle, manifest: Path, split: str, batch_size: int = 16
         )
         evidence.append(bundle.predict(batch).evidence)
     scores = item_scores(frame["item_id"].astype(str), np.concatenate(evidence))
-    labels = frame.groupby("item_id")["authenticity"].first().eq("counterfeit").astype(int)
+    labels = item_labels(frame["item_id"], frame["authenticity"])
     return pd.DataFrame(
         {
             "item_id": list(scores),
-            "label": [int(labels[i]) for i in scores],
+            "label": [labels[i] for i in scores],
             "p_counterfeit": list(scores.values()),
         }
     )

@@ -24,15 +24,6 @@ class LabelOut(BaseModel):
     confidence: float
 
 
-class DefectOut(BaseModel):
-    class_: str
-    score: float
-    box: list[float]  # x0, y0, x1, y1 as fractions of the photo
-    area_share: float
-
-    model_config = {"populate_by_name": True}
-
-
 class QualityOut(BaseModel):
     ok: bool
     problems: list[str]

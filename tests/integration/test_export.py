@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
+from data.taxonomy import load_taxonomy
 from serving.bundle import METADATA_KEY, MODEL_FILE, Bundle, BundleError, output_names
 from serving.registry import RegistryError, list_bundles, promote, read_registry, resolve_bundle
 from training.evaluate import compute_metrics, predict_split
@@ -38,22 +39,16 @@ def test_bundle_is_one_file_with_every_head_and_its_metadata(bundle: Path) -> No
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
     loaded = Bundle(bundle)
     names = {o.name for o in loaded.session.get_outputs()}
-    assert names == set(output_names(loaded_taxonomy()).values())
+    assert names == set(output_names(load_taxonomy()).values())
     meta = loaded.metadata
     assert meta["format_version"] == 1 and meta["name"] == "reviewer_smoke" and meta["version"] == "1"
-    assert meta["taxonomy"]["taxonomy_hash"] == loaded_taxonomy().content_hash
+    assert meta["taxonomy"]["taxonomy_hash"] == load_taxonomy().content_hash
     assert meta["preprocess"]["size"] == 64 and set(meta["temperatures"]) >= {"evidence", "view"}
     assert len(meta["git_sha"]) >= 7 and len(meta["data_manifest_sha256"]) == 64 and meta["mlflow_run_id"]
     assert "val_item_acc" in meta["metrics"]
     card = (bundle / "card.md").read_text()
     assert "## Intended use" in card and "## Known limitations" in card and "Calibration" in card
     assert json.loads((bundle / "export.json").read_text())["parity_max_abs_diff"] <= 1e-4
-
-
-def loaded_taxonomy():
-    from data.taxonomy import load_taxonomy
-
-    return load_taxonomy()
 
 
 def test_batch_is_really_dynamic_and_outputs_are_calibrated(bundle: Path, tiny_manifest: Path) -> None:
