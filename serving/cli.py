@@ -1,11 +1,20 @@
-"""`secondlook models`: list, show and promote exported bundles (torch-free)."""
+"""The serving side's commands: models, policy, serve, appraise, keys, audit, reviews (torch-free).
+
+Heavy modules are imported inside the commands, so that `secondlook --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from serving.settings import Settings
 
 
 @click.group()
@@ -178,6 +187,15 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
+def _store_sessions(settings: Settings, migrate: bool = False) -> sessionmaker[Session]:
+    """Sessions on the configured database (brought to the newest schema first if `migrate`)."""
+    from serving.store.db import make_engine, session_factory, upgrade
+
+    if migrate:
+        upgrade(settings.database_url)
+    return session_factory(make_engine(settings.database_url))
+
+
 @click.group()
 def keys() -> None:
     """API keys (stored hashed; the secret is shown once)."""
@@ -189,12 +207,10 @@ def keys() -> None:
 def create_key_command(role: str, name: str) -> None:
     """Create a key and print its secret."""
     from serving.settings import Settings
-    from serving.store.db import make_engine, session_factory, transaction, upgrade
+    from serving.store.db import transaction
     from serving.store.keys import create_key
 
-    settings = Settings()
-    upgrade(settings.database_url)
-    with transaction(session_factory(make_engine(settings.database_url))) as session:
+    with transaction(_store_sessions(Settings(), migrate=True)) as session:
         row, secret = create_key(session, name, role)
     click.echo(f"key {row.id} ({role}, {name}): {secret}")
     click.echo("Keep it safe: it is not stored and cannot be shown again.", err=True)
@@ -210,10 +226,9 @@ def verify() -> None:
     """Check the whole chain; exit 1 naming the first entry that does not fit."""
     from serving.settings import Settings
     from serving.store.audit import verify_chain
-    from serving.store.db import make_engine, session_factory, transaction
+    from serving.store.db import reading
 
-    settings = Settings()
-    with transaction(session_factory(make_engine(settings.database_url))) as session:
+    with reading(_store_sessions(Settings())) as session:
         report = verify_chain(session)
     if not report.ok:
         raise click.ClickException(f"audit chain broken at entry {report.first_bad}: {report.problem}")
@@ -277,11 +292,8 @@ def export_reviews(out: Path) -> None:
     """Expert-final decisions as a labelled manifest for retraining."""
     from serving.review_export import export_reviewed
     from serving.settings import Settings
-    from serving.store.db import make_engine, session_factory
     from serving.store.photos import PhotoStore
 
     settings = Settings()
-    items = export_reviewed(
-        session_factory(make_engine(settings.database_url)), PhotoStore(settings.photo_store), out
-    )
+    items = export_reviewed(_store_sessions(settings), PhotoStore(settings.photo_store), out)
     click.echo(f"{items} expert-decided items written to {out}")

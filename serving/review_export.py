@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.manifest import write_manifest
+from serving.store.db import reading
 from serving.store.models import Appraisal
 from serving.store.photos import PhotoStore
 
@@ -20,7 +21,7 @@ def reviewed_manifest(sessions: sessionmaker[Session], photos: PhotoStore) -> pd
     uploader's tags where given, else left empty (unknown) rather than the model's guess.
     """
     rows = []
-    with sessions() as session:
+    with reading(sessions) as session:
         finals = session.scalars(
             select(Appraisal)
             .where(Appraisal.status == "final", Appraisal.final_state.in_(["AUTHENTIC", "COUNTERFEIT"]))

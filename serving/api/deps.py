@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from serving.api.problems import Problem
 from serving.runner import ReviewerPanel
 from serving.settings import Settings
-from serving.store.db import transaction
+from serving.store.db import reading
 from serving.store.keys import find_key
 from serving.store.models import ApiKey
 from serving.store.photos import PhotoStore
@@ -66,7 +66,7 @@ def _caller(
         secret = authorization[7:].strip()
     if not secret:
         raise Problem(401, "an API key is required: send 'Authorization: Bearer <key>'", "unauthorized")
-    with transaction(state.sessions) as session:
+    with reading(state.sessions) as session:
         key = find_key(session, secret)
     if key is None:
         raise Problem(401, "unknown or revoked API key", "unauthorized")

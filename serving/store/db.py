@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READONLY = "secondlook_readonly"  # execution option marking a read-only transaction
 
 
 def make_engine(url: str) -> Engine:
@@ -32,10 +33,12 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection) -> None:
-            # Take the write lock at the start of every transaction, so that two writers
-            # never interleave (the audit chain relies on it).
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection) -> None:
+            # Writers take the write lock at the start of their transaction, so that two
+            # writers never interleave (the audit chain relies on it); readers (`reading`)
+            # take none and see a consistent WAL snapshot.
+            readonly = connection.get_execution_options().get(READONLY, False)
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -51,6 +54,16 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session, session.begin():
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(424242)"))  # one writer, as on SQLite
+        yield session
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A read-only unit of work: no write lock, so reads never wait behind writers.
+
+    Closing the session ends the transaction; loaded objects stay readable afterwards."""
+    with factory() as session:
+        session.connection(execution_options={READONLY: True})
         yield session
 
 

@@ -22,7 +22,7 @@ from serving.probabilities import sigmoid
 from serving.review import initial_status
 from serving.runner import Appraisal as RunnerAppraisal
 from serving.store import audit
-from serving.store.db import transaction
+from serving.store.db import reading, transaction
 from serving.store.models import ApiKey, Appraisal, Photo
 
 router = APIRouter(prefix="/v1/appraisals", tags=["appraisals"])
@@ -196,7 +196,7 @@ def list_appraisals(
         query = query.where(Appraisal.created_at >= _utc(since))
     if until is not None:
         query = query.where(Appraisal.created_at < _utc(until))
-    with transaction(state.sessions) as session:
+    with reading(state.sessions) as session:
         return [_out(row) for row in session.scalars(query)]
 
 
@@ -205,7 +205,7 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 
 def _load(state: State, appraisal_id: str, caller: ApiKey) -> Appraisal:
-    with transaction(state.sessions) as session:
+    with reading(state.sessions) as session:
         row = session.get(Appraisal, appraisal_id)
         if row is not None:
             _ = row.photos  # load while the session is open

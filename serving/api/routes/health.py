@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from serving.api.deps import State
 from serving.api.schemas import HealthOut
+from serving.store.db import reading
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +22,7 @@ def healthz() -> HealthOut:
 def readyz(state: State):
     detail = {}
     try:
-        with state.sessions() as session:
+        with reading(state.sessions) as session:
             session.execute(text("SELECT 1"))
         detail["database"] = "ok"
     except Exception as exc:

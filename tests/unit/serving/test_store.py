@@ -107,3 +107,27 @@ def test_reordering_rows_is_detected(factory) -> None:
             )
     report = _report(factory)
     assert not report.ok and report.first_bad == 2
+
+
+def test_readers_take_no_write_lock_and_writers_do(factory, tmp_path: Path) -> None:
+    import sqlite3
+
+    from serving.store.db import reading
+
+    def another_writer_can_start() -> bool:
+        other = sqlite3.connect(tmp_path / "db.sqlite", timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            other.close()
+
+    with reading(factory) as session:
+        session.scalars(select(AuditEntry)).all()
+        assert another_writer_can_start()
+    with transaction(factory) as session:
+        session.scalars(select(AuditEntry)).all()
+        assert not another_writer_can_start()
