@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "appraise": ("serving.cli:appraise", "Appraise one item from photos locally (same code as the API)."),
     "keys": ("serving.cli:keys", "Create API keys with a role."),
     "reviews": ("serving.cli:reviews", "Export expert-final decisions as a labelled manifest."),
+    "db": ("serving.cli:db", "Database schema migrations (SQLite file or PostgreSQL)."),
     "audit": ("serving.cli:audit", "Verify the hash-chained audit log."),
     "policy": ("serving.cli:policy", "The verdict policy: fit reviewer thresholds to a target error."),
     "models": ("serving.cli:models", "The model registry: list, show and promote exported bundles."),

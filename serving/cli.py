@@ -179,21 +179,51 @@ def serve(host: str, port: int) -> None:
 
     import uvicorn
 
-    from serving.api.app import create_app
+    from serving.api.app import create_app, load_panel
+    from serving.settings import Settings
+    from serving.store.db import open_database
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # JSON access lines, one per request
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
+    # Models and database are checked here first, so a wrong setting is one line, not a traceback.
+    settings = Settings()
+    panel = load_panel(settings)
+    open_database(settings.database_url, migrate=True).dispose()
     click.echo(f"secondlook API on http://{host}:{port} (OpenAPI at /docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, panel), host=host, port=port, log_level="info")
 
 
 def _store_sessions(settings: Settings, migrate: bool = False) -> sessionmaker[Session]:
     """Sessions on the configured database (brought to the newest schema first if `migrate`)."""
-    from serving.store.db import make_engine, session_factory, upgrade
+    from serving.store.db import open_database, session_factory
 
-    if migrate:
-        upgrade(settings.database_url)
-    return session_factory(make_engine(settings.database_url))
+    return session_factory(open_database(settings.database_url, migrate=migrate))
+
+
+@click.group()
+def db() -> None:
+    """The database: schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+def upgrade_database() -> None:
+    """Bring SECONDLOOK_DATABASE_URL to the newest schema (the server also does this at start)."""
+    from serving.settings import Settings
+    from serving.store.db import newest_schema_version, open_database, redacted, schema_version
+
+    settings = Settings()
+    engine = open_database(settings.database_url)
+    before = schema_version(engine)
+    engine.dispose()
+    engine = open_database(settings.database_url, migrate=True)
+    after = schema_version(engine)
+    engine.dispose()
+    where = redacted(settings.database_url)
+    if before == after:
+        click.echo(f"{where}: already at the newest schema ({after})")
+    else:
+        click.echo(f"{where}: schema {before or 'empty'} -> {after} (newest {newest_schema_version()})")
 
 
 @click.group()

@@ -11,7 +11,7 @@ from serving.api.deps import RateLimiter, ServiceState
 from serving.api.routes import appraisals, health, reviews
 from serving.runner import ReviewerPanel
 from serving.settings import Settings
-from serving.store.db import make_engine, session_factory, upgrade
+from serving.store.db import open_database, session_factory
 from serving.store.photos import PhotoStore
 from serving.verdict import load_policy
 
@@ -33,8 +33,7 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        upgrade(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = open_database(settings.database_url, migrate=True)
         app.state.service = ServiceState(
             settings=settings,
             sessions=session_factory(engine),

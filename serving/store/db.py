@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -76,3 +78,50 @@ def upgrade(url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "head")
+
+
+class DatabaseUnavailable(ValueError):
+    """The database URL is malformed, its driver is missing, or its server cannot be reached."""
+
+
+def redacted(url: str) -> str:
+    """The URL as it may appear in messages and logs: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def open_database(url: str, migrate: bool = False) -> Engine:
+    """An engine on `url`, checked by connecting once (and migrated first if `migrate`).
+
+    Every way this fails becomes one `DatabaseUnavailable` whose message names the URL
+    (password hidden) and the cause, so commands and server start-up print a line, not a traceback."""
+    try:
+        if migrate:
+            upgrade(url)
+        engine = make_engine(url)
+        with engine.connect():
+            pass
+        return engine
+    except (SQLAlchemyError, ModuleNotFoundError, OSError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise DatabaseUnavailable(f"cannot open the database {redacted(url)}: {first_line}") from None
+
+
+def schema_version(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None before the first migration)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def newest_schema_version() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head() or ""

@@ -1,4 +1,6 @@
-"""The appraisal API end to end: a real uvicorn on 127.0.0.1, real bundles, a real SQLite file."""
+"""The appraisal API end to end: a real uvicorn on 127.0.0.1, real bundles, a real database.
+
+Every test runs twice: against a SQLite file and against a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -32,8 +34,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def service(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("service")
+def deployment(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with both reviewers promoted to champion, and a policy for 128 px photos."""
+    root = tmp_path_factory.mktemp("deployment")
     bundle = export(smoke_run[0] / "model.safetensors", root / "export" / "1", tiny_manifest).bundle
     for name in ("reviewer_a", "reviewer_b"):
         shutil.copytree(bundle, root / "models" / name / "1")
@@ -41,12 +44,29 @@ def service(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFac
     policy = yaml.safe_load(Path("configs/verdict.yaml").read_text())
     policy["quality"]["min_side_px"] = 128  # the tiny benchmark's photos are 128 px
     (root / "verdict.yaml").write_text(yaml.safe_dump(policy))
+    return root
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(
+    request: pytest.FixtureRequest,
+    deployment: Path,
+    tiny_manifest: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+):
+    root = tmp_path_factory.mktemp("service")
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{root / 'db.sqlite'}"
+    else:
+        from tests.postgres import create_database
+
+        database_url = create_database(request.getfixturevalue("postgres_server"))
     env = {
         **os.environ,
-        "SECONDLOOK_DATABASE_URL": f"sqlite:///{root / 'db.sqlite'}",
+        "SECONDLOOK_DATABASE_URL": database_url,
         "SECONDLOOK_PHOTO_STORE": str(root / "photos"),
-        "SECONDLOOK_MODELS_DIR": str(root / "models"),
-        "SECONDLOOK_POLICY_PATH": str(root / "verdict.yaml"),
+        "SECONDLOOK_MODELS_DIR": str(deployment / "models"),
+        "SECONDLOOK_POLICY_PATH": str(deployment / "verdict.yaml"),
         "SECONDLOOK_UPLOADS_PER_MINUTE": "40",
         "SECONDLOOK_MAX_REQUEST_BYTES": "2000000",
     }

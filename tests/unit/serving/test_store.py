@@ -1,29 +1,45 @@
-"""Store: migrations, keys, content-addressed photos and the tamper-evident audit chain (real SQLite)."""
+"""Store: migrations, keys, content-addressed photos and the tamper-evident audit chain.
+
+Every database test runs on a real SQLite file and on a real PostgreSQL server (`database_url`).
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, inspect, select, update
+from sqlalchemy import create_engine, delete, inspect, select, update
 
 from serving.store import audit
-from serving.store.db import make_engine, session_factory, transaction, upgrade
+from serving.store.db import (
+    DatabaseUnavailable,
+    make_engine,
+    newest_schema_version,
+    open_database,
+    reading,
+    schema_version,
+    session_factory,
+    transaction,
+    upgrade,
+)
 from serving.store.keys import create_key, find_key
 from serving.store.models import AuditEntry
 from serving.store.photos import PhotoStore
 
 
 @pytest.fixture()
-def factory(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
+def factory(database_url: str):
+    upgrade(database_url)
+    engine = make_engine(database_url)
     yield session_factory(engine)
     engine.dispose()
 
 
-def test_migrations_create_every_table_in_wal_mode(factory, tmp_path: Path) -> None:
+def test_migrations_create_every_table(factory, database_url: str) -> None:
     engine = factory.kw["bind"]
     assert set(inspect(engine).get_table_names()) >= {
         "api_keys",
@@ -31,10 +47,15 @@ def test_migrations_create_every_table_in_wal_mode(factory, tmp_path: Path) -> N
         "photos",
         "reviews",
         "audit_log",
+        "alembic_version",
     }
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    upgrade(database_url)  # a second upgrade is a no-op
     with engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-    upgrade(f"sqlite:///{tmp_path / 'db.sqlite'}")  # a second upgrade is a no-op
+        versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    assert versions == ["0001"]
 
 
 def test_keys_are_stored_hashed_and_found_by_secret(factory) -> None:
@@ -109,13 +130,12 @@ def test_reordering_rows_is_detected(factory) -> None:
     assert not report.ok and report.first_bad == 2
 
 
-def test_readers_take_no_write_lock_and_writers_do(factory, tmp_path: Path) -> None:
-    import sqlite3
+def _another_writer_can_start(database_url: str) -> bool:
+    """Whether a second connection could start writing now (SQLite write lock, or our advisory lock)."""
+    if database_url.startswith("sqlite"):
+        import sqlite3
 
-    from serving.store.db import reading
-
-    def another_writer_can_start() -> bool:
-        other = sqlite3.connect(tmp_path / "db.sqlite", timeout=0, isolation_level=None)
+        other = sqlite3.connect(database_url.split("///", 1)[1], timeout=0, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")
             other.execute("ROLLBACK")
@@ -124,10 +144,65 @@ def test_readers_take_no_write_lock_and_writers_do(factory, tmp_path: Path) -> N
             return False
         finally:
             other.close()
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            return bool(connection.exec_driver_sql("SELECT pg_try_advisory_xact_lock(424242)").scalar())
+    finally:
+        engine.dispose()
 
+
+def test_readers_take_no_write_lock_and_writers_do(factory, database_url: str) -> None:
     with reading(factory) as session:
         session.scalars(select(AuditEntry)).all()
-        assert another_writer_can_start()
+        assert _another_writer_can_start(database_url)
     with transaction(factory) as session:
         session.scalars(select(AuditEntry)).all()
-        assert not another_writer_can_start()
+        assert not _another_writer_can_start(database_url)
+
+
+def test_concurrent_writers_never_fork_the_chain(factory) -> None:
+    """Eight threads appending at once: each append chains onto the one before, none is lost."""
+
+    def append_some(worker: int) -> None:
+        for k in range(6):
+            with transaction(factory) as session:
+                audit.append(session, f"key:{worker}", "appraisal.created", f"w{worker}-{k}", {"k": k})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(append_some, range(8)))
+    report = _report(factory)
+    assert report.ok and report.entries == 48, report.problem
+
+
+def _secondlook(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SECONDLOOK_DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "secondlook.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_db_upgrade_migrates_once_then_reports_the_schema(database_url: str) -> None:
+    first = _secondlook(database_url, "db", "upgrade")
+    assert first.returncode == 0 and "schema empty -> 0001" in first.stdout, first.stdout + first.stderr
+    again = _secondlook(database_url, "db", "upgrade")
+    assert again.returncode == 0 and "already at the newest schema (0001)" in again.stdout
+    engine = make_engine(database_url)
+    assert schema_version(engine) == newest_schema_version() == "0001"
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        ("postgresql+psycopg://ops:hunter2@127.0.0.1:1/secondlook", "Connection refused"),
+        ("mysql://ops@db/secondlook", "No module named"),
+        ("not a url", "Could not parse"),
+    ],
+)
+def test_an_unreachable_database_is_one_line_without_its_password(url: str, cause: str) -> None:
+    with pytest.raises(DatabaseUnavailable, match=cause) as raised:
+        open_database(url)
+    assert "hunter2" not in str(raised.value) and "\n" not in str(raised.value)
+    result = _secondlook(url, "audit", "verify")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: cannot open the database") and "hunter2" not in result.stderr
