@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from serving.api import observability, problems
 from serving.api.deps import RateLimiter, ServiceState
-from serving.api.routes import appraisals, health, reviews
+from serving.api.routes import appraisals, health, me, reviews, web
 from serving.runner import ReviewerPanel
 from serving.settings import Settings
 from serving.store.db import open_database, session_factory
@@ -55,4 +55,6 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
     app.include_router(health.router)
     app.include_router(appraisals.router)
     app.include_router(reviews.router)
+    app.include_router(me.router)
+    web.install(app)
     return app

@@ -28,6 +28,7 @@ from serving.store.models import ApiKey, Appraisal, Photo
 router = APIRouter(prefix="/v1/appraisals", tags=["appraisals"])
 Appraiser = Annotated[ApiKey, Depends(require("appraiser"))]
 Viewer = Annotated[ApiKey, Depends(require("appraiser", "expert", "arbiter"))]
+PRIVATE = {"Cache-Control": "private, max-age=3600"}  # photos are the caller's: never in shared caches
 
 
 def _body(appraisal_id: str, result: RunnerAppraisal, digests: list[str]) -> dict[str, Any]:
@@ -219,6 +220,32 @@ def get_appraisal(appraisal_id: str, state: State, caller: Viewer) -> dict[str, 
     return _out(_load(state, appraisal_id, caller))
 
 
+def _photo(state: State, appraisal_id: str, index: int, caller: ApiKey) -> Image.Image:
+    """The stored photo `index` of an appraisal, decoded upright (EXIF applied, RGB)."""
+    row = _load(state, appraisal_id, caller)
+    photo = next((p for p in row.photos if p.position == index), None)
+    if photo is None:
+        raise Problem(404, f"appraisal {appraisal_id} has no photo {index}", "not-found")
+    return decode_image(state.photos.get(photo.sha256))
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+@router.get(
+    "/{appraisal_id}/photos/{index}",
+    responses={200: {"content": {"image/jpeg": {}}}},
+    response_class=Response,
+)
+def photo(appraisal_id: str, index: int, state: State, caller: Viewer) -> Response:
+    """The photo as the reviewers saw it: upright, RGB, as JPEG (what the web page shows)."""
+    image = _photo(state, appraisal_id, index, caller)
+    return Response(_encoded(image, "JPEG"), media_type="image/jpeg", headers=PRIVATE)
+
+
 @router.get(
     "/{appraisal_id}/photos/{index}/heatmap",
     responses={200: {"content": {"image/png": {}}}},
@@ -226,11 +253,9 @@ def get_appraisal(appraisal_id: str, state: State, caller: Viewer) -> dict[str, 
 )
 def heatmap(appraisal_id: str, index: int, state: State, caller: Viewer) -> Response:
     """The photo with the reviewers' counterfeit-evidence map laid over it (red: evidence)."""
-    row = _load(state, appraisal_id, caller)
-    photo = next((p for p in row.photos if p.position == index), None)
-    if photo is None or state.panel is None:
-        raise Problem(404, f"appraisal {appraisal_id} has no photo {index}", "not-found")
-    image = decode_image(state.photos.get(photo.sha256))
+    image = _photo(state, appraisal_id, index, caller)
+    if state.panel is None:
+        raise Problem(503, "the models are not loaded", "not-ready")
     maps = []
     for bundle in state.panel.bundles.values():
         batch = np.stack([preprocess(image, bundle.spec)])
@@ -241,6 +266,5 @@ def heatmap(appraisal_id: str, index: int, state: State, caller: Viewer) -> Resp
     )
     base = np.asarray(image, np.float32)
     overlay = base * (1 - 0.5 * heat[..., None]) + np.array([255.0, 0, 0]) * (0.5 * heat[..., None])
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(overlay, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
-    return Response(buffer.getvalue(), media_type="image/png")
+    image = Image.fromarray(np.clip(overlay, 0, 255).astype(np.uint8))
+    return Response(_encoded(image, "PNG"), media_type="image/png", headers=PRIVATE)
