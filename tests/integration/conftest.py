@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from data.synthetic.config import SynthConfig
 from data.synthetic.generate import generate
@@ -42,3 +44,20 @@ def smoke_run(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """A reviewer trained by the smoke config: (run folder, folder of its MLflow store)."""
     out = tmp_path_factory.mktemp("smoke")
     return train(_smoke_config(tiny_manifest, out), progress=False), out
+
+
+@pytest.fixture(scope="module")
+def deployment(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with both reviewers promoted to champion, and a policy for 128 px photos."""
+    from serving.registry import promote
+    from training.export import export
+
+    root = tmp_path_factory.mktemp("deployment")
+    bundle = export(smoke_run[0] / "model.safetensors", root / "export" / "1", tiny_manifest).bundle
+    for name in ("reviewer_a", "reviewer_b"):
+        shutil.copytree(bundle, root / "models" / name / "1")
+        promote(name, "1", "champion", root / "models")
+    policy = yaml.safe_load(Path("configs/verdict.yaml").read_text())
+    policy["quality"]["min_side_px"] = 128  # the tiny benchmark's photos are 128 px
+    (root / "verdict.yaml").write_text(yaml.safe_dump(policy))
+    return root

@@ -5,9 +5,6 @@ Every test runs twice: against a SQLite file and against a real PostgreSQL serve
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,35 +13,13 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, settings
 from PIL import Image
 
 from data.manifest import read_manifest, resolve_image_path
-from serving.registry import promote
-from training.export import export
+from tests.integration.service import free_port, running_service
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def deployment(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder with both reviewers promoted to champion, and a policy for 128 px photos."""
-    root = tmp_path_factory.mktemp("deployment")
-    bundle = export(smoke_run[0] / "model.safetensors", root / "export" / "1", tiny_manifest).bundle
-    for name in ("reviewer_a", "reviewer_b"):
-        shutil.copytree(bundle, root / "models" / name / "1")
-        promote(name, "1", "champion", root / "models")
-    policy = yaml.safe_load(Path("configs/verdict.yaml").read_text())
-    policy["quality"]["min_side_px"] = 128  # the tiny benchmark's photos are 128 px
-    (root / "verdict.yaml").write_text(yaml.safe_dump(policy))
-    return root
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -61,62 +36,8 @@ def service(
         from tests.postgres import create_database
 
         database_url = create_database(request.getfixturevalue("postgres_server"))
-    env = {
-        **os.environ,
-        "SECONDLOOK_DATABASE_URL": database_url,
-        "SECONDLOOK_PHOTO_STORE": str(root / "photos"),
-        "SECONDLOOK_MODELS_DIR": str(deployment / "models"),
-        "SECONDLOOK_POLICY_PATH": str(deployment / "verdict.yaml"),
-        "SECONDLOOK_UPLOADS_PER_MINUTE": "40",
-        "SECONDLOOK_MAX_REQUEST_BYTES": "2000000",
-    }
-
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "secondlook.cli", *args]
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-
-    keys = {}
-    for who, role in (
-        ("appraiser", "appraiser"),
-        ("expert", "expert"),
-        ("expert2", "expert"),
-        ("arbiter", "arbiter"),
-        ("hasty", "appraiser"),
-        ("admin", "admin"),
-    ):
-        created = cli("keys", "create", "--role", role, "--name", f"test {who}")
-        assert created.returncode == 0, created.stderr
-        keys[who] = created.stdout.strip().rsplit(" ", 1)[-1]
-    port = _free_port()
-    log = open(root / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen(
-        [sys.executable, "-m", "secondlook.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if server.poll() is not None:
-            pytest.fail((root / "server.log").read_text())
-        time.sleep(0.2)
-    yield {
-        "url": url,
-        "keys": keys,
-        "cli": cli,
-        "manifest": tiny_manifest,
-        "log": root / "server.log",
-        "env": env,
-    }
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    with running_service(root, deployment, tiny_manifest, database_url) as service:
+        yield service
 
 
 def _item_photos(manifest: Path) -> list[tuple[str, bytes]]:
@@ -381,7 +302,7 @@ def test_a_server_killed_during_a_burst_of_writes_leaves_a_consistent_database(
 
     from sqlalchemy import create_engine, text
 
-    port = _free_port()
+    port = free_port()
     with open(tmp_path / "victim.log", "w") as log:
         victim = subprocess.Popen(
             [sys.executable, "-m", "secondlook.cli", "serve", "--port", str(port)],

@@ -23,7 +23,7 @@ const STATUSES = {
   awaiting_review: "Waiting for two independent expert reviews.",
   arbitration: "The experts disagreed: waiting for an arbiter.",
   final: "Final: decided by human review.",
-  returned: "Returned to the appraiser for new photos.",
+  retake_requested: "Waiting for new photos from the appraiser.",
 };
 
 const page = {
@@ -51,6 +51,11 @@ function el(tag, attributes = {}, ...children) {
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
+}
+
+/** Replace a node's children, skipping the null parts that optional sections return. */
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 const words = (code) => String(code).replaceAll("_", " ");
@@ -374,13 +379,11 @@ function reviewersTable(appraisal) {
 function photoCard(appraisalId, photo, localUrl) {
   const base = `/v1/appraisals/${encodeURIComponent(appraisalId)}/photos/${photo.index}`;
   const image = el("img", { class: "photo", alt: `Photo ${photo.index}: ${words(photo.view)} view` });
-  const boxes = photo.defects.map((defect) => {
+  const boxes = photo.defects.map((defect, n) => {
     const [x0, y0, x1, y1] = defect.box;
-    const box = el(
-      "span",
-      { class: "box", title: `${words(defect.class)} ${percent(defect.score)}` },
-      el("span", { class: "box-label" }, words(defect.class)),
-    );
+    const label = el("span", { class: "box-label" }, words(defect.class));
+    label.style.top = `${n * 1.3}em`; // boxes often share a corner: stack their labels
+    const box = el("span", { class: "box", title: `${words(defect.class)} ${percent(defect.score)}` }, label);
     Object.assign(box.style, {
       left: percent(x0),
       top: percent(y0),
@@ -447,9 +450,7 @@ function conditionReport(condition) {
       ? el(
           "ul",
           {},
-          condition.defects.map((d) =>
-            el("li", {}, Object.entries(d).map(([k, v]) => `${words(k)}: ${typeof v === "number" ? +v.toFixed(3) : words(v)}`).join(", ")),
-          ),
+          condition.defects.map((d) => el("li", {}, `${words(d.class)} on photo ${d.photos.join(", ")}`)),
         )
       : el("p", {}, "No defects found on any photo."),
   );
@@ -465,8 +466,9 @@ async function renderResult(appraisal, localUrls = []) {
   const timings = Object.entries(appraisal.timings_ms || {})
     .map(([k, v]) => `${words(k.replace(/_ms$/, ""))} ${Math.round(v)} ms`)
     .join(", ");
-  section.replaceChildren(
-    el("h2", { id: "result-title" }, "Appraisal"),
+  fill(
+    section,
+    el("h2", { id: "result-title", tabindex: -1 }, "Appraisal"),
     el("p", { class: "hint" }, `${when(appraisal.created_at)} · ${appraisal.id}${meta.length ? " · " + meta.join(" · ") : ""}`),
     verdictBanner(appraisal),
     el("h3", {}, "Reasons"),
@@ -490,10 +492,10 @@ async function loadHistory(event) {
   event?.preventDefault();
   clearMessages();
   const query = new URLSearchParams({ limit: "100" });
-  const state = $("#history-state").value;
+  const state = $("#history-verdict").value;
   const since = $("#history-since").value;
   const until = $("#history-until").value;
-  if (state) query.set("state", state);
+  if (state) query.set("verdict", state);
   if (since) query.set("since", new Date(`${since}T00:00:00`).toISOString());
   if (until) {
     const end = new Date(`${until}T00:00:00`);
@@ -537,7 +539,7 @@ async function loadQueue() {
         {},
         el(
           "button",
-          { type: "button", onclick: () => openReview(item.id).catch(showError) },
+          { type: "button", "data-id": item.id, onclick: () => openReview(item.id).catch(showError) },
           `Review ${item.category ? words(item.category) : "item"} of ${when(item.created_at)}`,
         ),
         item.declared_value != null ? el("span", { class: "hint" }, ` declared value ${item.declared_value}`) : null,
@@ -588,7 +590,8 @@ async function openReview(id) {
     }
   });
   // Blind: photos and findings only. No AI verdict, scores or reasons, and no other review.
-  $("#review").replaceChildren(
+  fill(
+    $("#review"),
     el("h3", {}, `Item ${appraisal.id}`),
     el("p", { class: "hint" }, [appraisal.category && words(appraisal.category), when(appraisal.created_at)].filter(Boolean).join(" · ")),
     el("div", { class: "cards" }, appraisal.photos.map((p) => photoCard(appraisal.id, p))),
@@ -605,7 +608,8 @@ async function revealAfterReview(id, answer) {
     ? `Final decision: ${VERDICTS[answer.final_state]?.title || answer.final_state}.`
     : STATUSES[answer.status] || words(answer.status);
   notice(`Your review is recorded. ${outcome}`);
-  $("#review").replaceChildren(
+  fill(
+    $("#review"),
     el("h3", {}, "Reviews of this item"),
     el(
       "ul",

@@ -1,0 +1,86 @@
+"""A real `secondlook serve` for end-to-end tests: subprocess, free loopback port, one key per role."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+KEYS = (
+    ("appraiser", "appraiser"),
+    ("expert", "expert"),
+    ("expert2", "expert"),
+    ("arbiter", "arbiter"),
+    ("hasty", "appraiser"),
+    ("admin", "admin"),
+)
+
+
+@contextmanager
+def running_service(root: Path, deployment: Path, manifest: Path, database_url: str) -> Iterator[dict]:
+    """`secondlook serve` in a subprocess on a free loopback port, with one key per entry of KEYS."""
+    env = {
+        **os.environ,
+        "SECONDLOOK_DATABASE_URL": database_url,
+        "SECONDLOOK_PHOTO_STORE": str(root / "photos"),
+        "SECONDLOOK_MODELS_DIR": str(deployment / "models"),
+        "SECONDLOOK_POLICY_PATH": str(deployment / "verdict.yaml"),
+        "SECONDLOOK_UPLOADS_PER_MINUTE": "40",
+        "SECONDLOOK_MAX_REQUEST_BYTES": "2000000",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "secondlook.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    keys = {}
+    for who, role in KEYS:
+        created = cli("keys", "create", "--role", role, "--name", f"test {who}")
+        assert created.returncode == 0, created.stderr
+        keys[who] = created.stdout.strip().rsplit(" ", 1)[-1]
+    port = free_port()
+    with open(root / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "secondlook.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if server.poll() is not None:
+                    pytest.fail((root / "server.log").read_text())
+                time.sleep(0.2)
+            yield {
+                "url": url,
+                "keys": keys,
+                "cli": cli,
+                "manifest": manifest,
+                "log": root / "server.log",
+                "env": env,
+            }
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

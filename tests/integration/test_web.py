@@ -1,0 +1,349 @@
+"""The web page in a real browser: Debian's chromium driven by Playwright against a real server.
+
+Screenshots of every page land in test-output/screenshots/ (SECONDLOOK_TEST_OUTPUT to move it).
+Where chromium or Playwright is missing these tests skip, unless SECONDLOOK_REQUIRE_BROWSER=1
+(set by .ci/run), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from data.manifest import read_manifest, resolve_image_path
+from tests.integration.service import running_service
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("SECONDLOOK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(os.environ.get("SECONDLOOK_TEST_OUTPUT", "test-output")) / "screenshots"
+VERDICT_TITLES = ("Authentic", "Counterfeit", "Referred to an expert", "Unable to verify")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "Playwright for Python is not installed (pip install playwright)"
+    if missing is None and not Path(CHROMIUM).exists():
+        missing = f"no chromium at {CHROMIUM}: apt-get install chromium (or set SECONDLOOK_CHROMIUM)"
+    if missing:
+        if os.environ.get("SECONDLOOK_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def service(deployment: Path, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("web")
+    with running_service(root, deployment, tiny_manifest, f"sqlite:///{root / 'db.sqlite'}") as running:
+        yield running
+
+
+class Page:
+    """A browser tab on the service that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser, service, width: int = 1280, height: int = 900) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.tab = self.context.new_page()
+        self.tab.set_default_timeout(30_000)
+        self.service = service
+        self.console_errors: list[str] = []
+        self.tab.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        self.tab.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
+        self.tab.goto(service["url"] + "/")
+
+    def sign_in(self, who: str) -> None:
+        self.tab.get_by_label("API key").fill(self.service["keys"][who])
+        self.tab.get_by_role("button", name="Sign in").click()
+        self.tab.locator("#who").wait_for()
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.tab.screenshot(path=str(path), full_page=True)
+        return path
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture()
+def open_page(browser, service):
+    pages: list[Page] = []
+
+    def opener(width: int = 1280, height: int = 900) -> Page:
+        pages.append(Page(browser, service, width, height))
+        return pages[-1]
+
+    yield opener
+    for page in pages:
+        page.close()
+
+
+def _item_files(manifest: Path, tmp_path: Path) -> list[tuple[Path, str]]:
+    """The first benchmark item's photos as files, with their views."""
+    frame = read_manifest(manifest)
+    item = frame[frame["item_id"] == frame["item_id"].iloc[0]]
+    files = []
+    for n, (view, image) in enumerate(zip(item["view"], item["image_path"], strict=True)):
+        target = tmp_path / f"photo{n}{Path(image).suffix}"
+        shutil.copyfile(resolve_image_path(manifest, image), target)
+        files.append((target, view))
+    return files
+
+
+def _choose(page: Page, files: list[tuple[Path, str]]) -> None:
+    page.tab.locator("#photo-input").set_input_files([str(path) for path, _ in files])
+    for n, (_, view) in enumerate(files, start=1):
+        page.tab.get_by_label(f"View of photo {n}").select_option(view)
+
+
+def test_an_appraiser_uploads_photos_and_sees_the_verdict_and_a_heatmap(open_page, tmp_path: Path) -> None:
+    page = open_page()
+    page.screenshot("01-sign-in")
+    page.sign_in("appraiser")
+    assert page.service["keys"]["appraiser"] not in page.tab.url
+    stored = page.tab.evaluate("sessionStorage.getItem('secondlook.apiKey')")
+    assert stored == page.service["keys"]["appraiser"]
+    assert page.tab.evaluate("localStorage.length") == 0
+    files = _item_files(page.service["manifest"], tmp_path)
+    _choose(page, files)
+    page.tab.get_by_label("Declared value").fill("1200")
+    page.tab.get_by_label("Your reference").fill("SKU-42")
+    page.screenshot("02-photos-chosen")
+    page.tab.get_by_role("button", name="Appraise").click()
+
+    banner = page.tab.locator("#result .banner")
+    banner.wait_for()
+    assert banner.locator(".verdict").inner_text() in VERDICT_TITLES
+    assert page.tab.locator("#result .reasons li").count() >= 1
+    cards = page.tab.locator("#result .card")
+    assert cards.count() == len(files)
+    assert "Condition report" in page.tab.locator("#result .condition").inner_text()
+    assert "reviewer a" in page.tab.locator("#result table.list").inner_text()
+    assert "SKU-42" in page.tab.locator("#result").inner_text()
+
+    photo = cards.first.locator("img.photo")
+    cards.first.get_by_label("Show heatmap").check()
+    page.tab.wait_for_function(
+        "img => img.dataset.showing === 'heatmap' && img.complete && img.naturalWidth > 0",
+        arg=photo.element_handle(),
+    )
+    assert photo.get_attribute("src").startswith("blob:")
+    page.screenshot("03-verdict-with-heatmap")
+    assert page.console_errors == []
+
+
+def test_photos_can_be_dropped_on_the_page(open_page, tmp_path: Path) -> None:
+    page = open_page()
+    page.sign_in("appraiser")
+    path, _ = _item_files(page.service["manifest"], tmp_path)[0]
+    payload = base64.b64encode(path.read_bytes()).decode()
+    transfer = page.tab.evaluate_handle(
+        """(b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+            return transfer;
+        }""",
+        payload,
+    )
+    page.tab.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    assert page.tab.locator("#chosen li").count() == 1
+    assert "dropped.png" in page.tab.locator("#chosen").inner_text()
+    assert page.console_errors == []
+
+
+def test_missing_views_show_what_to_retake(open_page, tmp_path: Path) -> None:
+    page = open_page()
+    page.sign_in("appraiser")
+    files = [f for f in _item_files(page.service["manifest"], tmp_path) if f[1] != "stamp"][:1]
+    _choose(page, files)
+    page.tab.get_by_role("button", name="Appraise").click()
+    page.tab.locator("#result .banner").wait_for()
+    assert page.tab.locator("#result .verdict").inner_text() == "Unable to verify"
+    guidance = page.tab.locator("#result .retake")
+    assert "What to retake" in guidance.inner_text()
+    assert "stamp" in guidance.inner_text()
+    page.screenshot("04-unable-to-verify")
+    assert page.console_errors == []
+
+
+def test_a_bad_upload_shows_the_apis_message(open_page, tmp_path: Path) -> None:
+    page = open_page()
+    page.sign_in("appraiser")
+    fake = tmp_path / "invoice.jpg"
+    fake.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
+    page.tab.locator("#photo-input").set_input_files(str(fake))
+    page.tab.get_by_role("button", name="Appraise").click()
+    error = page.tab.get_by_role("alert")
+    error.wait_for()
+    assert "photo 1 (invoice.jpg)" in error.inner_text()
+    assert page.tab.locator("#result").is_hidden()
+    page.screenshot("05-bad-upload")
+    # the browser logs the 422 itself; nothing else may go wrong
+    assert all("status of 422" in line for line in page.console_errors), page.console_errors
+
+
+def test_a_wrong_key_is_refused_with_a_readable_message(open_page) -> None:
+    page = open_page()
+    page.tab.get_by_label("API key").fill("sl_not_a_key")
+    page.tab.get_by_role("button", name="Sign in").click()
+    error = page.tab.get_by_role("alert")
+    error.wait_for()
+    assert "Your API key was not accepted" in error.inner_text()
+    assert page.tab.evaluate("sessionStorage.length") == 0
+    assert all("status of 401" in line for line in page.console_errors), page.console_errors
+
+
+def _referred_item(service, tmp_path: Path) -> str:
+    """An item that needs expert review, uploaded through the API as the appraiser."""
+    files = _item_files(service["manifest"], tmp_path)
+    response = requests.post(
+        f"{service['url']}/v1/appraisals",
+        files=[("photos", (p.name, p.read_bytes(), "image/png")) for p, _ in files],
+        data=[("views", v) for _, v in files] + [("declared_value", "100000")],
+        headers={"Authorization": f"Bearer {service['keys']['appraiser']}"},
+        timeout=60,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "awaiting_review"  # provisional or referred: experts must look
+    return response.json()["id"]
+
+
+def _review(page: Page, appraisal_id: str, decision: str) -> str:
+    page.tab.get_by_role("button", name="Review queue").click()
+    page.tab.locator(f"#queue-list button[data-id='{appraisal_id}']").click()
+    page.tab.locator("#review form").wait_for()
+    assert appraisal_id in page.tab.locator("#review h3").first.inner_text()
+    page.tab.get_by_role("radio", name=decision).check()
+    page.tab.get_by_label("Note (optional)").fill(f"{decision.lower()} by eye")
+    page.tab.get_by_role("button", name="Submit review").click()
+    page.tab.locator("#review .reviews").wait_for()  # shown once the review is recorded
+    return page.tab.locator("#notice").inner_text()
+
+
+def test_experts_review_blind_and_an_arbiter_settles_a_disagreement(
+    open_page, service, tmp_path: Path
+) -> None:
+    appraisal_id = _referred_item(service, tmp_path)
+
+    expert = open_page()
+    expert.sign_in("expert")
+    expert.tab.get_by_role("button", name="Review queue").click()
+    expert.tab.locator(f"#queue-list button[data-id='{appraisal_id}']").click()
+    review = expert.tab.locator("#review")
+    review.locator("form").wait_for()
+    shown = review.inner_text().replace(review.locator("form").inner_text(), "")  # all but the form
+    assert review.locator(".card").count() >= 1
+    # blind: no AI verdict, no reviewer scores, no other review before submitting
+    assert not any(title in shown for title in VERDICT_TITLES[:3])
+    assert review.locator(".banner").count() == 0 and "reviewer a" not in shown.lower()
+    expert.screenshot("06-blind-review-form")
+    expert.tab.get_by_role("radio", name="Authentic").check()
+    expert.tab.get_by_role("button", name="Submit review").click()
+    expert.tab.locator("#notice").wait_for()
+    assert "Waiting for two independent expert reviews" in expert.tab.locator("#notice").inner_text()
+    expert.screenshot("07-review-recorded")
+
+    second = open_page(390, 844)  # a phone
+    second.sign_in("expert2")
+    notice = _review(second, appraisal_id, "Counterfeit")
+    assert "waiting for an arbiter" in notice
+    # now that expert2 has reviewed, both reviews are shown
+    assert "Authentic" in second.tab.locator("#review .reviews").inner_text()
+    second.screenshot("08-phone-after-disagreement")
+
+    arbiter = open_page()
+    arbiter.sign_in("arbiter")
+    arbiter.tab.get_by_role("button", name="Review queue").click()
+    assert arbiter.tab.locator("#queue-title").inner_text() == "Disagreements to arbitrate"
+    arbiter.screenshot("09-arbiter-queue")
+    notice = _review(arbiter, appraisal_id, "Inconclusive")
+    assert "Final decision: Inconclusive" in notice
+    for page in (expert, second, arbiter):
+        assert page.console_errors == []
+
+
+def test_history_filters_by_verdict_and_opens_an_appraisal(open_page, service, tmp_path: Path) -> None:
+    _referred_item(service, tmp_path)
+    detail_only = [f for f in _item_files(service["manifest"], tmp_path) if f[1] != "stamp"][:1]
+    unable = requests.post(
+        f"{service['url']}/v1/appraisals",
+        files=[("photos", (p.name, p.read_bytes(), "image/png")) for p, _ in detail_only],
+        data=[("views", v) for _, v in detail_only],
+        headers={"Authorization": f"Bearer {service['keys']['appraiser']}"},
+        timeout=60,
+    )
+    assert unable.json()["state"] == "UNABLE_TO_VERIFY"
+    page = open_page()
+    page.sign_in("appraiser")
+    page.tab.get_by_role("button", name="History").click()
+    page.tab.locator("#history-table tbody tr").first.wait_for()
+    everything = page.tab.locator("#history-table tbody tr").count()
+    page.tab.get_by_label("Verdict").select_option("UNABLE_TO_VERIFY")
+    page.tab.get_by_role("button", name="Show").click()
+    page.tab.wait_for_function(
+        f"() => document.querySelectorAll('#history-table tbody tr').length < {everything}"
+        " || !document.querySelector('#history-empty').hidden"
+    )
+    verdicts = page.tab.locator("#history-table tbody tr td:nth-child(4)").all_inner_texts()
+    assert verdicts and all(v == "Unable to verify" for v in verdicts)
+    page.tab.get_by_label("Verdict").select_option("")
+    page.tab.get_by_label("From").fill("2000-01-01")
+    page.tab.get_by_label("Until").fill("2000-01-02")
+    page.tab.get_by_role("button", name="Show").click()
+    page.tab.locator("#history-empty").wait_for()
+    page.tab.get_by_label("Until").fill("")
+    page.tab.get_by_label("From").fill("")
+    page.tab.get_by_role("button", name="Show").click()
+    page.tab.locator("#history-table tbody tr").first.wait_for()
+    page.screenshot("10-history")
+    page.tab.get_by_role("button", name="Open").first.click()
+    page.tab.locator("#result .banner").wait_for()
+    page.tab.locator("#result .card img.photo[src^='blob:']").first.wait_for()
+    assert page.console_errors == []
+
+
+def test_keyboard_only_labels_and_a_phone_width_screen(open_page) -> None:
+    page = open_page(360, 740)
+    page.tab.keyboard.press("Tab")
+    assert page.tab.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.tab.keyboard.press("Tab")  # nothing hidden is in the way
+    assert page.tab.evaluate("document.activeElement.id") == "api-key"
+    page.tab.keyboard.type(page.service["keys"]["appraiser"])
+    page.tab.keyboard.press("Enter")
+    page.tab.locator("#who").wait_for()
+    unlabelled = page.tab.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button')]
+            .filter((e) => e.offsetParent !== null || e.classList.contains('visually-hidden'))
+            .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                           && !e.textContent.trim())
+            .map((e) => e.outerHTML)"""
+    )
+    assert unlabelled == []
+    overflow = page.tab.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    page.screenshot("11-phone-new-appraisal")
+    assert page.console_errors == []
