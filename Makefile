@@ -65,6 +65,7 @@ runs/agreement.json: runs/reviewer_a/eval/metrics.json runs/reviewer_b/eval/metr
 	$(BIN)/secondlook compare runs/reviewer_a/eval runs/reviewer_b/eval --out $@
 
 test: venv
+	@scripts/system-packages || true
 	$(BIN)/python -m pytest -n auto -q $(PYTEST_ARGS)
 
 lint: venv
