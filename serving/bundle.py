@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,25 @@ class Predictions:
     def labels(self, task: str, taxonomy: Taxonomy) -> list[str]:
         classes = taxonomy.classes(task)
         return [classes[i] for i in self.probabilities[task].argmax(1)]
+
+    def rows(self, rows: slice) -> Predictions:
+        """The predictions of some photos of the batch."""
+        return Predictions(
+            {task: p[rows] for task, p in self.probabilities.items()},
+            self.evidence[rows],
+            self.defects[rows],
+            {task: c[rows] for task, c in self.cams.items()},
+        )
+
+    @staticmethod
+    def concatenate(parts: Sequence[Predictions]) -> Predictions:
+        """One set of predictions from consecutive batches."""
+        return Predictions(
+            {task: np.concatenate([p.probabilities[task] for p in parts]) for task in parts[0].probabilities},
+            np.concatenate([p.evidence for p in parts]),
+            np.concatenate([p.defects for p in parts]),
+            {task: np.concatenate([p.cams[task] for p in parts]) for task in parts[0].cams},
+        )
 
 
 def _threads() -> int:

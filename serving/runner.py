@@ -1,6 +1,6 @@
 """From decoded photos to an appraisal: both reviewers, findings per photo, the verdict.
 
-One code path for the API, `secondlook appraise` and (later) batch re-scoring: decode ->
+One code path for the API, `secondlook appraise` and batch re-scoring (`secondlook rescore`): decode ->
 quality gate -> each reviewer's bundle on its own preprocess -> per-photo findings (labels
 averaged over the reviewers) -> each reviewer's item score through serving's aggregation ->
 `verdict.decide`. Torch-free; onnxruntime sessions are opened once and shared.
@@ -19,8 +19,8 @@ from PIL import Image
 from data.taxonomy import Taxonomy, load_taxonomy
 from serving.bundle import Bundle, Predictions
 from serving.evidence import item_counterfeit_probability
-from serving.preprocess import preprocess_batch
-from serving.quality import QualityReport, assess_quality
+from serving.preprocess import PreprocessSpec, preprocess_batch
+from serving.quality import QualityReport, QualityThresholds, assess_quality
 from serving.verdict import PhotoAssessment, Policy, Verdict, decide
 
 DEFECT_THRESHOLD = 0.5
@@ -69,6 +69,47 @@ def defect_findings(masks: np.ndarray, classes: Sequence[str]) -> list[dict[str,
     return found
 
 
+@dataclass
+class PreparedPhotos:
+    """An item's photos made ready for the reviewers: what can run away from the models.
+
+    Plain arrays and dataclasses, so worker processes can prepare items (decode, quality
+    gate, preprocessing) while the process holding the onnxruntime sessions infers."""
+
+    tensors: dict[str, np.ndarray]  # reviewer -> (N, 3, size, size) float32, its own preprocess
+    quality: list[QualityReport]
+
+    def __len__(self) -> int:
+        return len(self.quality)
+
+
+@dataclass(frozen=True)
+class Preparer:
+    """Preprocessing and the quality gate of a panel, without its sessions (picklable)."""
+
+    specs: dict[str, PreprocessSpec]  # reviewer -> its bundle's preprocess spec
+    quality_limits: QualityThresholds
+
+    def prepare(self, images: Sequence[Image.Image]) -> PreparedPhotos:
+        tensors: dict[str, np.ndarray] = {}
+        done: dict[PreprocessSpec, np.ndarray] = {}
+        for name, spec in self.specs.items():  # reviewers sharing a spec share the work
+            if spec not in done:
+                done[spec] = preprocess_batch(list(images), spec)
+            tensors[name] = done[spec]
+        return PreparedPhotos(tensors, [assess_quality(image, self.quality_limits) for image in images])
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    """One item to judge: its prepared photos and what the client told us about it."""
+
+    photos: PreparedPhotos
+    views: Sequence[str | None]
+    declared_value: float | None = None
+    category: str | None = None
+
+
 class ReviewerPanel:
     """The reviewers named in the policy, each with its bundle, ready to appraise."""
 
@@ -80,18 +121,13 @@ class ReviewerPanel:
         self.policy = policy
         self.taxonomy = taxonomy or load_taxonomy()
         self.quality_limits = policy.quality.thresholds()
+        self.preparer = Preparer({n: b.spec for n, b in self.bundles.items()}, self.quality_limits)
 
     @property
     def models(self) -> dict[str, dict[str, str]]:
         return {
             name: {"name": b.name, "version": b.version, "graph_sha256": b.metadata["graph_sha256"]}
             for name, b in self.bundles.items()
-        }
-
-    def predict(self, images: Sequence[Image.Image]) -> dict[str, Predictions]:
-        return {
-            name: bundle.predict(preprocess_batch(list(images), bundle.spec))
-            for name, bundle in self.bundles.items()
         }
 
     def appraise(
@@ -102,8 +138,34 @@ class ReviewerPanel:
         category: str | None = None,
     ) -> Appraisal:
         started = time.perf_counter()
-        predictions = self.predict(images)
-        inference = time.perf_counter()
+        request = ItemRequest(self.preparer.prepare(images), views, declared_value, category)
+        (appraisal,) = self.judge([request])
+        total = 1000 * (time.perf_counter() - started)
+        appraisal.timings_ms = {**appraisal.timings_ms, "total_ms": total}
+        return appraisal
+
+    def judge(self, items: Sequence[ItemRequest], max_batch: int = 64) -> list[Appraisal]:
+        """Appraise prepared items: their photos go through each reviewer in shared batches
+        of at most `max_batch` photos, then each item gets its findings and verdict."""
+        started = time.perf_counter()
+        predictions = {}
+        for name, bundle in self.bundles.items():
+            batch = np.concatenate([item.photos.tensors[name] for item in items])
+            predictions[name] = _predict_in_batches(bundle, batch, max_batch)
+        inference_ms = 1000 * (time.perf_counter() - started)
+        photos_total = sum(len(i.photos) for i in items)
+        appraisals, offset = [], 0
+        for item in items:
+            rows = slice(offset, offset + len(item.photos))
+            offset = rows.stop
+            share = inference_ms * len(item.photos) / max(photos_total, 1)  # this item's share
+            appraisals.append(self._findings(item, {n: p.rows(rows) for n, p in predictions.items()}, share))
+        return appraisals
+
+    def _findings(
+        self, item: ItemRequest, predictions: dict[str, Predictions], inference_ms: float
+    ) -> Appraisal:
+        started = time.perf_counter()
         taxonomy = self.taxonomy
         view_classes = taxonomy.classes("view")
         mean = {
@@ -113,7 +175,8 @@ class ReviewerPanel:
         masks = np.mean([p.defects for p in predictions.values()], axis=0)
         photos: list[PhotoFindings] = []
         assessments: list[PhotoAssessment] = []
-        for i, image in enumerate(images):
+        views = item.views
+        for i, quality in enumerate(item.photos.quality):
             given = views[i] if i < len(views) else None
             predicted = int(mean["view"][i].argmax())
             view = given or view_classes[predicted]
@@ -128,7 +191,6 @@ class ReviewerPanel:
                 "label": taxonomy.classes("condition_grade")[grade],
                 "confidence": float(mean["condition_grade"][i][grade]),
             }
-            quality = assess_quality(image, self.quality_limits)
             evidence = {name: float(p.evidence[i]) for name, p in predictions.items()}
             photos.append(
                 PhotoFindings(
@@ -144,16 +206,21 @@ class ReviewerPanel:
             )
             assessments.append(PhotoAssessment(i + 1, view, given is not None, confidence, quality, evidence))
         item_scores = {name: item_counterfeit_probability(p.evidence) for name, p in predictions.items()}
-        verdict = decide(assessments, item_scores, self.policy, declared_value, category)
-        done = time.perf_counter()
+        verdict = decide(assessments, item_scores, self.policy, item.declared_value, item.category)
+        findings_ms = 1000 * (time.perf_counter() - started)
         return Appraisal(
             verdict,
             item_scores,
             photos,
             condition_report(mean["condition_grade"], photos, taxonomy),
             self.models,
-            {"inference_ms": 1000 * (inference - started), "total_ms": 1000 * (done - started)},
+            {"inference_ms": inference_ms, "total_ms": inference_ms + findings_ms},
         )
+
+
+def _predict_in_batches(bundle: Bundle, batch: np.ndarray, max_batch: int) -> Predictions:
+    parts = [bundle.predict(batch[i : i + max_batch]) for i in range(0, len(batch), max_batch)]
+    return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)
 
 
 def condition_report(
