@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "training.cli:quantize",
         "Static INT8 variant of a bundle, refused if accuracy drops too much.",
     ),
+    "rescore": ("serving.cli:rescore", "Re-score a whole inventory (resumable), or diff two runs."),
     "compare": ("training.cli:compare", "How correlated two reviewers' errors are (from two evaluations)."),
 }
 
