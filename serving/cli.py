@@ -414,3 +414,29 @@ def rescore_run(
     if summary["errors"]:
         click.echo(f"{summary['errors']} item(s) could not be scored: see {out / 'errors.csv'}", err=True)
         raise SystemExit(3)
+
+
+@rescore.command("diff")
+@click.argument("old", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("new", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for diff.md and changed.csv [NEW/diff]",
+)
+def rescore_diff(old: Path, new: Path, out: Path | None) -> None:
+    """Items whose verdict changed between two runs, and counts per transition."""
+    from data.atomic import atomic_path, atomic_write_text
+    from serving.batch.diff import diff_runs
+
+    result = diff_runs(old, new)
+    out = out or new / "diff"
+    report = result.markdown(str(old), str(new))
+    atomic_write_text(out / "diff.md", report)
+    with atomic_path(out / "changed.csv") as tmp:
+        result.changed.to_csv(tmp, index=False)
+    with atomic_path(out / "transitions.csv") as tmp:
+        result.transitions.to_csv(tmp, index=False)
+    click.echo(report, nl=False)
+    click.echo(f"written: {out / 'diff.md'}, {out / 'changed.csv'}, {out / 'transitions.csv'}")
