@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,train,serve
+EXTRAS ?= dev,train,serve,distributed
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)-$(EXTRAS)
 DEMO_DIR ?= data/synth
 PYTEST_ARGS ?=

@@ -207,3 +207,34 @@ def test_a_missing_manifest_or_a_foreign_folder_is_one_line(deployment: Path, tm
         timeout=60,
     )
     assert diff.returncode == 1 and "not a rescore run folder" in diff.stderr
+
+
+def test_the_ray_engine_gives_the_local_engines_results(
+    reference_run: Path, deployment: Path, tiny_manifest: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("ray", reason="Ray is the optional `distributed` extra")
+    out = tmp_path / "ray"
+    result = _rescore(
+        deployment, tiny_manifest, out, "--engine", "ray", "--workers", "2", "--part-items", "4"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected, got = read_run(reference_run), read_run(out)
+    assert got["item_id"].tolist() == expected["item_id"].tolist()
+    assert got["state"].tolist() == expected["state"].tolist()
+    assert got["reasons"].tolist() == expected["reasons"].tolist()
+    for column in [c for c in expected.columns if c.startswith("score_")]:
+        assert np.abs(got[column].to_numpy() - expected[column].to_numpy()).max() <= 1e-6
+
+
+def test_without_ray_the_ray_engine_says_how_to_install_it(
+    deployment: Path, tiny_manifest: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "no-ray" / "ray"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('no ray here')\n")
+    env = {**_env(deployment), "PYTHONPATH": str(blocker.parent)}
+    result = subprocess.run(
+        _command(tiny_manifest, tmp_path / "run", "--engine", "ray"), capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "pip install 'secondlook[distributed]'" in result.stderr
