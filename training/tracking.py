@@ -8,12 +8,12 @@ the same MLflow run, whose id is kept in the run folder.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from data.atomic import file_sha256
 from data.taxonomy import load_taxonomy
 from training.config import TrainConfig
 
@@ -26,14 +26,6 @@ def git_sha() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def default_tracking_uri(root: Path = Path("mlruns")) -> str:

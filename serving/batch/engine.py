@@ -73,12 +73,7 @@ def run_local(
 ) -> float:
     """Score every item into `folder`; returns the seconds spent."""
     started = time.perf_counter()
-    preparer = ItemPreparer(
-        panel.preparer,
-        tuple(panel.taxonomy.view_names),
-        tuple(panel.taxonomy.classes("category")),
-    )
-    results = prepared_items(items, preparer, options.workers)
+    results = prepared_items(items, ItemPreparer.for_panel(panel), options.workers)
     for group in _batches(results, options.batch_size, options.part_items):
         requests = [r.request for r in group if isinstance(r, PreparedItem)]
         judged = iter(panel.judge(requests, options.batch_size) if requests else [])

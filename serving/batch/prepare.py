@@ -9,7 +9,7 @@ from pathlib import Path
 
 from data.decode import DecodeLimits, ImageDecodeError, decode_image
 from serving.batch.items import InventoryItem
-from serving.runner import ItemRequest, Preparer
+from serving.runner import ItemRequest, Preparer, ReviewerPanel
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,11 @@ class ItemPreparer:
     views: tuple[str, ...]
     categories: tuple[str, ...]
     limits: DecodeLimits = field(default_factory=DecodeLimits)
+
+    @classmethod
+    def for_panel(cls, panel: ReviewerPanel) -> ItemPreparer:
+        taxonomy = panel.taxonomy
+        return cls(panel.preparer, tuple(taxonomy.view_names), tuple(taxonomy.classes("category")))
 
     def __call__(self, item: InventoryItem) -> PreparedItem | ItemFailure:
         unknown = sorted({v for v in item.views if v is not None and v not in self.views})

@@ -43,11 +43,7 @@ class _Scorer:
         from serving.bundle import Bundle
 
         self.panel = ReviewerPanel({n: Bundle(p) for n, p in bundle_paths.items()}, policy)
-        self.preparer = ItemPreparer(
-            self.panel.preparer,
-            tuple(self.panel.taxonomy.view_names),
-            tuple(self.panel.taxonomy.classes("category")),
-        )
+        self.preparer = ItemPreparer.for_panel(self.panel)
         self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:

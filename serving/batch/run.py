@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from data.atomic import file_sha256
 from serving.batch.engine import EngineOptions, run_local, skip_done
 from serving.batch.items import stream_items
 from serving.batch.output import RunFolder
@@ -15,14 +15,6 @@ from serving.batch.rows import schema
 from serving.runner import ReviewerPanel
 
 ENGINES = ("local", "ray")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_info(manifest: Path, panel: ReviewerPanel, policy_path: Path) -> dict[str, Any]:

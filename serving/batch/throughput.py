@@ -24,12 +24,6 @@ from serving.batch.rows import schema
 from serving.runner import ItemRequest, PreparedPhotos, ReviewerPanel
 
 
-def _preparer(panel: ReviewerPanel) -> ItemPreparer:
-    return ItemPreparer(
-        panel.preparer, tuple(panel.taxonomy.view_names), tuple(panel.taxonomy.classes("category"))
-    )
-
-
 def engine_items_per_second(
     panel: ReviewerPanel, manifest: Path, items: int, options: EngineOptions
 ) -> float:
@@ -42,7 +36,7 @@ def engine_items_per_second(
 
 
 def model_only_items_per_second(panel: ReviewerPanel, manifest: Path, items: int, batch_size: int) -> float:
-    preparer = _preparer(panel)
+    preparer = ItemPreparer.for_panel(panel)
     prepared = [preparer(item) for item in islice(stream_items(manifest), items)]
     requests = [p.request for p in prepared if isinstance(p, PreparedItem)]
     started = time.perf_counter()

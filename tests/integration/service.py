@@ -31,6 +31,20 @@ KEYS = (
 )
 
 
+def wait_until_ready(url: str, server: subprocess.Popen, log: Path) -> None:
+    """Poll /readyz for up to a minute; fail with the server's log if it exits first."""
+    for _ in range(300):
+        try:
+            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if server.poll() is not None:
+            pytest.fail(log.read_text())
+        time.sleep(0.2)
+    pytest.fail(f"{url} was not ready within a minute")
+
+
 @contextmanager
 def running_service(root: Path, deployment: Path, manifest: Path, database_url: str) -> Iterator[dict]:
     """`secondlook serve` in a subprocess on a free loopback port, with one key per entry of KEYS."""
@@ -64,15 +78,7 @@ def running_service(root: Path, deployment: Path, manifest: Path, database_url: 
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if server.poll() is not None:
-                    pytest.fail((root / "server.log").read_text())
-                time.sleep(0.2)
+            wait_until_ready(url, server, root / "server.log")
             yield {
                 "url": url,
                 "keys": keys,

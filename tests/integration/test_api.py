@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from PIL import Image
 
 from data.manifest import read_manifest, resolve_image_path
-from tests.integration.service import free_port, running_service
+from tests.integration.service import free_port, running_service, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -311,12 +311,7 @@ def test_a_server_killed_during_a_burst_of_writes_leaves_a_consistent_database(
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        wait_until_ready(url, victim, tmp_path / "victim.log")
         photos = _item_photos(service["manifest"])
         files = [("photos", (f"p{i}.jpg", b, "image/jpeg")) for i, (_, b) in enumerate(photos)]
         data = [("views", v) for v, _ in photos]
