@@ -16,7 +16,7 @@ from itertools import islice
 from serving.batch.items import InventoryItem
 from serving.batch.output import RunFolder
 from serving.batch.prepare import ItemFailure, ItemPreparer, PreparedItem, init_worker, prepare_in_worker
-from serving.batch.rows import item_row
+from serving.batch.rows import judged_rows
 from serving.runner import ReviewerPanel
 
 
@@ -24,7 +24,7 @@ from serving.runner import ReviewerPanel
 class EngineOptions:
     workers: int = 1  # decoding processes; 0 decodes in this process
     batch_size: int = 32  # photos per onnxruntime call
-    part_items: int = 256  # items per committed Parquet part
+    part_items: int = 256  # items per committed Parquet part (see RunFolder)
 
 
 def prepared_items(
@@ -50,7 +50,7 @@ def prepared_items(
 def _batches(
     results: Iterator[PreparedItem | ItemFailure], photos_per_batch: int, part_items: int
 ) -> Iterator[list[PreparedItem | ItemFailure]]:
-    """Groups of results holding about `photos_per_batch` photos, never crossing a part."""
+    """Groups of results holding about `photos_per_batch` photos and at most `part_items` items."""
     group: list[PreparedItem | ItemFailure] = []
     photos = 0
     for result in results:
@@ -75,15 +75,11 @@ def run_local(
     started = time.perf_counter()
     results = prepared_items(items, ItemPreparer.for_panel(panel), options.workers)
     for group in _batches(results, options.batch_size, options.part_items):
-        requests = [r.request for r in group if isinstance(r, PreparedItem)]
-        judged = iter(panel.judge(requests, options.batch_size) if requests else [])
-        for result in group:
-            if isinstance(result, ItemFailure):
-                folder.add_failure(result.item.item_id, result.reason)
+        for outcome in judged_rows(panel, group, options.batch_size):
+            if isinstance(outcome, ItemFailure):
+                folder.add_failure(outcome.item.item_id, outcome.reason)
             else:
-                folder.add_row(item_row(result, next(judged)))
-            if folder.items_in_part >= options.part_items:
-                folder.commit()
+                folder.add_row(outcome)
         on_items(len(group))
     folder.commit()
     return time.perf_counter() - started
@@ -93,8 +89,10 @@ def skip_done(items: Iterable[InventoryItem], folder: RunFolder) -> Iterator[Inv
     """The items not yet committed: all but the first `folder.done_items` (checked by id)."""
     iterator = iter(items)
     if folder.done_items:
-        done = list(islice(iterator, folder.done_items))
-        if len(done) < folder.done_items or done[-1].item_id != folder.last_item:
+        skipped, last = 0, None
+        for item in islice(iterator, folder.done_items):  # one at a time: memory stays bounded
+            skipped, last = skipped + 1, item.item_id
+        if skipped < folder.done_items or last != folder.last_item:
             raise ValueError(
                 f"cannot resume {folder.out}: its committed items do not match the manifest's first "
                 f"{folder.done_items} items (was the manifest changed?)"

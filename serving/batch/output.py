@@ -28,8 +28,10 @@ PARTS = "parts"
 
 
 class RunFolder:
-    def __init__(self, out: Path, schema: pa.Schema, run_info: dict[str, Any], resume: bool) -> None:
-        self.out, self.schema = out, schema
+    def __init__(
+        self, out: Path, schema: pa.Schema, run_info: dict[str, Any], resume: bool, part_items: int = 256
+    ) -> None:
+        self.out, self.schema, self.part_items = out, schema, part_items
         self.parts = out / PARTS
         info_path = out / "run.json"
         if info_path.exists():
@@ -72,13 +74,17 @@ class RunFolder:
 
     def add_row(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        self.items_in_part += 1
-        self.last_in_part = row["item_id"]
+        self._added(row["item_id"])
 
     def add_failure(self, item_id: str, reason: str) -> None:
         self.failures.append({"item_id": item_id, "reason": reason})
+        self._added(item_id)
+
+    def _added(self, item_id: str) -> None:
         self.items_in_part += 1
         self.last_in_part = item_id
+        if self.items_in_part >= self.part_items:
+            self.commit()
 
     def commit(self) -> None:
         """Make everything added since the last commit durable, all or nothing."""

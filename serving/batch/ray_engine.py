@@ -11,8 +11,9 @@ a local Ray with `workers` CPUs.
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from itertools import islice
 from pathlib import Path
@@ -47,25 +48,20 @@ class _Scorer:
         self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
-        from serving.batch.prepare import ItemFailure, PreparedItem
-        from serving.batch.rows import item_row
+        from serving.batch.prepare import ItemFailure
+        from serving.batch.rows import judged_rows
 
         results = []
         for raw in batch["item"]:
             fields = json.loads(raw)
             fields["photos"], fields["views"] = tuple(fields["photos"]), tuple(fields["views"])
             results.append(self.preparer(InventoryItem(**fields)))
-        prepared = [r for r in results if isinstance(r, PreparedItem)]
-        judged = iter(self.panel.judge([r.request for r in prepared], self.batch_size) if prepared else [])
         out: dict[str, list[str]] = {"item_id": [], "failure": [], "row": []}
-        for result in results:
+        for result, outcome in zip(results, judged_rows(self.panel, results, self.batch_size), strict=True):
+            failed = isinstance(outcome, ItemFailure)
             out["item_id"].append(result.item.item_id)
-            if isinstance(result, ItemFailure):
-                out["failure"].append(result.reason)
-                out["row"].append("")
-            else:
-                out["failure"].append("")
-                out["row"].append(json.dumps(item_row(result, next(judged))))
+            out["failure"].append(outcome.reason if failed else "")
+            out["row"].append("" if failed else json.dumps(outcome))
         return out
 
 
@@ -80,7 +76,7 @@ def run_ray(
     started = time.perf_counter()
     if not ray.is_initialized():
         ray.init(
-            num_cpus=max(1, options.workers) if not _address() else None,
+            num_cpus=None if os.environ.get("RAY_ADDRESS") else max(1, options.workers),
             include_dashboard=False,
             log_to_driver=False,
             configure_logging=False,
@@ -101,23 +97,11 @@ def run_ray(
             concurrency=max(1, options.workers),
             num_cpus=1,
         )
-        for row in _rows(scored):
+        for row in scored.iter_rows():
             if row["failure"]:
                 folder.add_failure(row["item_id"], row["failure"])
             else:
                 folder.add_row(json.loads(row["row"]))
-            if folder.items_in_part >= options.part_items:
-                folder.commit()
             on_items(1)
     folder.commit()
     return time.perf_counter() - started
-
-
-def _rows(dataset: Any) -> Iterator[dict[str, str]]:
-    yield from dataset.iter_rows()
-
-
-def _address() -> str | None:
-    import os
-
-    return os.environ.get("RAY_ADDRESS")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from serving.batch.prepare import PreparedItem
-from serving.runner import Appraisal
+from serving.batch.prepare import ItemFailure, PreparedItem
+from serving.runner import Appraisal, ReviewerPanel
 
 
 def schema(reviewers: list[str]) -> pa.Schema:
@@ -46,3 +46,12 @@ def item_row(prepared: PreparedItem, appraisal: Appraisal) -> dict[str, Any]:
         "condition_grade": appraisal.condition["grade"],
         "models": json.dumps(appraisal.models, sort_keys=True),
     }
+
+
+def judged_rows(
+    panel: ReviewerPanel, results: list[PreparedItem | ItemFailure], batch_size: int
+) -> list[dict[str, Any] | ItemFailure]:
+    """Each prepared item's row (its photos judged in shared batches); failures pass through."""
+    prepared = [r for r in results if isinstance(r, PreparedItem)]
+    judged = iter(panel.judge([r.request for r in prepared], batch_size) if prepared else [])
+    return [r if isinstance(r, ItemFailure) else item_row(r, next(judged)) for r in results]

@@ -42,7 +42,8 @@ def rescore(
     """Score every item of `manifest` into `out`; returns the summary written there."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
-    folder = RunFolder(out, schema(list(panel.bundles)), run_info(manifest, panel, policy_path), resume)
+    info = run_info(manifest, panel, policy_path)
+    folder = RunFolder(out, schema(list(panel.bundles)), info, resume, options.part_items)
     already = folder.done_items
     on_start(already)
     remaining = skip_done(stream_items(manifest), folder)

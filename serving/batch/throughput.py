@@ -28,8 +28,9 @@ def engine_items_per_second(
     panel: ReviewerPanel, manifest: Path, items: int, options: EngineOptions
 ) -> float:
     with tempfile.TemporaryDirectory() as scratch:
+        run = Path(scratch) / "run"
         folder = RunFolder(
-            Path(scratch) / "run", schema(list(panel.bundles)), {"manifest_sha256": "-"}, False
+            run, schema(list(panel.bundles)), {"manifest_sha256": "-"}, False, options.part_items
         )
         seconds = run_local(panel, islice(stream_items(manifest), items), folder, options)
     return items / seconds
