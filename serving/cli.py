@@ -186,10 +186,11 @@ def serve(host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # JSON access lines, one per request
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    # Models and database are checked here first, so a wrong setting is one line, not a traceback.
+    # Models and database are checked here first, so a wrong setting is one line, not a traceback
+    # (the app migrates the database when it starts).
     settings = Settings()
     panel = load_panel(settings)
-    open_database(settings.database_url, migrate=True).dispose()
+    open_database(settings.database_url).dispose()
     click.echo(f"secondlook API on http://{host}:{port} (OpenAPI at /docs)")
     uvicorn.run(create_app(settings, panel), host=host, port=port, log_level="info")
 
