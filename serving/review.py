@@ -42,13 +42,22 @@ class ReviewFacts:
     arbiter: int | None = None
 
 
+def review_stage(role: str, status: str) -> str:
+    """Which review a caller of `role` gives on an item in `status`: "arbiter" or "expert"."""
+    return "arbiter" if role == "arbiter" or (role == "admin" and status == "arbitration") else "expert"
+
+
+def allowed_decisions(stage: str) -> tuple[str, ...]:
+    return ARBITER_DECISIONS if stage == "arbiter" else EXPERT_DECISIONS
+
+
 def check_review(facts: ReviewFacts, reviewer: int, role: str, decision: str) -> str:
     """The stage ("expert" or "arbiter") this review is for; raises ReviewRefused otherwise."""
     if reviewer == facts.uploader:
         raise ReviewRefused(403, "you uploaded this item: someone else must review it")
     if reviewer in {r for r, _ in facts.expert_reviews} or reviewer == facts.arbiter:
         raise ReviewRefused(409, "you have already reviewed this item")
-    if role == "arbiter" or (role == "admin" and facts.status == "arbitration"):
+    if review_stage(role, facts.status) == "arbiter":
         if facts.status != "arbitration":
             raise ReviewRefused(409, f"this item is not awaiting arbitration (status {facts.status})")
         if decision not in ARBITER_DECISIONS:

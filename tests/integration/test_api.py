@@ -168,6 +168,7 @@ def test_blind_double_review_then_arbitration(service) -> None:
     item = _referred(service)
     queue = requests.get(f"{url}/v1/review-queue", headers=_as(service, "expert"), timeout=30).json()
     assert item in [q["id"] for q in queue]
+    assert all(q["decisions"] == ["AUTHENTIC", "COUNTERFEIT"] for q in queue)
     assert _review(service, "appraiser", item, "AUTHENTIC").status_code == 403  # appraisers do not review
     first = _review(service, "expert", item, "AUTHENTIC")
     assert first.status_code == 201 and first.json()["status"] == "awaiting_review"
@@ -190,6 +191,7 @@ def test_blind_double_review_then_arbitration(service) -> None:
     assert sorted(r["decision"] for r in after) == ["AUTHENTIC", "COUNTERFEIT"]
     queue = requests.get(f"{url}/v1/review-queue", headers=_as(service, "arbiter"), timeout=30).json()
     assert item in [q["id"] for q in queue]
+    assert all(q["decisions"] == ["AUTHENTIC", "COUNTERFEIT", "INCONCLUSIVE"] for q in queue)
     final = _review(service, "arbiter", item, "INCONCLUSIVE")
     assert final.status_code == 201 and final.json() == {
         "appraisal_id": item,

@@ -6,7 +6,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from serving.api.deps import Caller, State
-from serving.review import ARBITER_DECISIONS, EXPERT_DECISIONS
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -22,7 +21,6 @@ class FormOptions(BaseModel):
     required_views: list[str]  # the policy's: an item without them is UNABLE_TO_VERIFY
     max_photos: int
     max_file_bytes: int
-    review_decisions: list[str]  # what this caller may decide in a review (empty: none)
 
 
 @router.get("/me", response_model=MeOut)
@@ -36,12 +34,10 @@ def form_options(state: State, caller: Caller) -> FormOptions:
 
     taxonomy = state.panel.taxonomy if state.panel is not None else load_taxonomy()
     policy = state.panel.policy if state.panel is not None else None
-    decisions = {"expert": EXPERT_DECISIONS, "arbiter": ARBITER_DECISIONS, "admin": ARBITER_DECISIONS}
     return FormOptions(
         views=taxonomy.classes("view"),
         categories=taxonomy.classes("category"),
         required_views=list(policy.required_views) if policy else [],
         max_photos=state.settings.max_photos,
         max_file_bytes=state.settings.max_file_bytes,
-        review_decisions=list(decisions.get(caller.role, ())),
     )

@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from serving.api.deps import State, require
 from serving.api.problems import Problem
-from serving.review import ReviewFacts, ReviewRefused, after_review, check_review
+from serving.review import (
+    ReviewFacts,
+    ReviewRefused,
+    after_review,
+    allowed_decisions,
+    check_review,
+    review_stage,
+)
 from serving.store import audit
 from serving.store.db import reading, transaction
 from serving.store.models import ApiKey, Appraisal, Review
@@ -41,6 +48,7 @@ class QueueItem(BaseModel):
     category: str | None = None
     declared_value: float | None = None
     url: str
+    decisions: list[str]  # what this caller may decide on this item
 
 
 class ReviewSeen(BaseModel):
@@ -76,6 +84,7 @@ def review_queue(state: State, caller: Reviewer) -> list[dict[str, Any]]:
                 "category": r.category,
                 "declared_value": r.declared_value,
                 "url": f"/v1/appraisals/{r.id}",
+                "decisions": list(allowed_decisions(review_stage(caller.role, r.status))),
             }
             for r in rows
             if r.created_by != caller.id and r.id not in reviewed

@@ -539,7 +539,7 @@ async function loadQueue() {
         {},
         el(
           "button",
-          { type: "button", "data-id": item.id, onclick: () => openReview(item.id).catch(showError) },
+          { type: "button", "data-id": item.id, onclick: () => openReview(item).catch(showError) },
           `Review ${item.category ? words(item.category) : "item"} of ${when(item.created_at)}`,
         ),
         item.declared_value != null ? el("span", { class: "hint" }, ` declared value ${item.declared_value}`) : null,
@@ -549,10 +549,11 @@ async function loadQueue() {
   show("#queue-empty", items.length === 0);
 }
 
-async function openReview(id) {
+async function openReview(item) {
   clearMessages();
+  const id = item.id;
   const appraisal = await getJson(`/v1/appraisals/${encodeURIComponent(id)}`);
-  const decisions = page.options.review_decisions;
+  const decisions = item.decisions; // the API's rules: experts and arbiters decide differently
   const form = el(
     "form",
     { class: "review-form", method: "post", action: "/" },
