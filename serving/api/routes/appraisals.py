@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -24,6 +24,7 @@ from serving.runner import Appraisal as RunnerAppraisal
 from serving.store import audit
 from serving.store.db import reading, transaction
 from serving.store.models import ApiKey, Appraisal, Photo
+from serving.verdict import VerdictState
 
 router = APIRouter(prefix="/v1/appraisals", tags=["appraisals"])
 Appraiser = Annotated[ApiKey, Depends(require("appraiser"))]
@@ -180,9 +181,7 @@ def create_appraisal(
 def list_appraisals(
     state: State,
     caller: Viewer,
-    verdict: Annotated[
-        Literal["AUTHENTIC", "COUNTERFEIT", "REFER_TO_EXPERT", "UNABLE_TO_VERIFY"] | None, Query()
-    ] = None,
+    verdict: Annotated[VerdictState | None, Query()] = None,
     since: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
     until: Annotated[dt.datetime | None, Query(description="ISO 8601, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -192,7 +191,7 @@ def list_appraisals(
     if caller.role == "appraiser":
         query = query.where(Appraisal.created_by == caller.id)
     if verdict is not None:
-        query = query.where(Appraisal.ai_state == verdict)
+        query = query.where(Appraisal.ai_state == verdict.value)
     if since is not None:
         query = query.where(Appraisal.created_at >= _utc(since))
     if until is not None:
