@@ -2,27 +2,25 @@
 # Both bootstrap .venv themselves; it is reused until pyproject.toml changes.
 
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,train,serve,distributed
+EXTRAS ?= dev,train,serve,distributed,experiments
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)-$(EXTRAS)
-DEMO_DIR ?= data/synth
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format clean
-# Keep the demo's intermediate files (trained models) instead of deleting them after use.
-.SECONDARY:
+.PHONY: help venv demo demo-verdicts test lint format clean
 
 help:
-	@echo "make demo   build the synthetic benchmark ($(DEMO_DIR)), train and evaluate both reviewers"
-	@echo "make test   run the test suite"
-	@echo "make lint   ruff check + format check"
+	@echo "make demo           dvc repro (benchmark, two reviewers, export, policy), sample verdicts, then serve"
+	@echo "make demo-verdicts  the same without serving (stops after the printed verdicts)"
+	@echo "make test           run the test suite"
+	@echo "make lint           ruff check + format check"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check uv || true
 	@if [ -x $(BIN)/uv ]; then \
-		$(BIN)/uv pip install -q --python $(BIN)/python -e ".[$(EXTRAS)]"; \
+		$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e ".[$(EXTRAS)]"; \
 	else \
 		$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"; \
 	fi
@@ -31,38 +29,32 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The demo is incremental: each step reruns only when what it reads has changed.
-demo: venv $(DEMO_DIR)/preview.png runs/agreement.json models/reviewer_a/demo/model.onnx models/reviewer_b/demo/model.onnx
+# The demo is the dvc pipeline (dvc.yaml, params.yaml): `dvc repro` reruns only what changed.
+# `make demo-verdicts` stops after printing sample verdicts; `make demo` then serves the API
+# and the web page on $(DEMO_HOST):$(DEMO_PORT).
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+DEMO_SAMPLES ?= 4
+DEMO_ENV := SECONDLOOK_POLICY_PATH=runs/policy/verdict.yaml
+
+demo: demo-verdicts
+	@echo
+	@echo "Sign in on the web page with this appraiser key (stored hashed in var/secondlook.db):"
+	@$(DEMO_ENV) $(BIN)/secondlook keys create --role appraiser --name demo
+	@echo "Web page:  http://$(DEMO_HOST):$(DEMO_PORT)/   (API docs: http://$(DEMO_HOST):$(DEMO_PORT)/docs; Ctrl-C stops)"
+	$(DEMO_ENV) $(BIN)/secondlook serve --host $(DEMO_HOST) --port $(DEMO_PORT)
+
+demo-verdicts: venv
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 	$(BIN)/secondlook models promote reviewer_a demo --alias champion
 	$(BIN)/secondlook models promote reviewer_b demo --alias champion
 	@echo
-	@echo "Benchmark:  $(DEMO_DIR)/ (contact sheet $(DEMO_DIR)/preview.png)"
-	@echo "Reviewers:  runs/reviewer_a/model.safetensors, runs/reviewer_b/model.safetensors"
-	@echo "Reports:    runs/reviewer_a/eval/report.md, runs/reviewer_b/eval/report.md"
-	@echo "Bundles:    models/reviewer_a/demo, models/reviewer_b/demo (champions; see $(BIN)/secondlook models list)"
-	@echo "MLflow:     $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
-
-$(DEMO_DIR)/manifest.csv: configs/data/synth.yaml $(STAMP)
-	$(BIN)/secondlook data synth --config configs/data/synth.yaml --out $(DEMO_DIR)
-
-$(DEMO_DIR)/preview.png: $(DEMO_DIR)/manifest.csv
-	$(BIN)/secondlook data preview $(DEMO_DIR)/manifest.csv --out $@ --limit 24 --split val
-
-runs/reviewer_%/model.safetensors: configs/train/reviewer_%.yaml $(DEMO_DIR)/manifest.csv
-	rm -rf runs/reviewer_$*
-	$(BIN)/secondlook train --config $< --set data.manifest=$(DEMO_DIR)/manifest.csv
-
-runs/reviewer_%/eval/metrics.json: runs/reviewer_%/model.safetensors
-	$(BIN)/secondlook evaluate --checkpoint $< --data $(DEMO_DIR)/manifest.csv --split test --out runs/reviewer_$*/eval
-
-# The demo's bundles are rebuilt when their reviewer is retrained (release bundles get a
-# new version folder instead: bundles are immutable).
-models/reviewer_%/demo/model.onnx: runs/reviewer_%/model.safetensors
-	rm -rf models/reviewer_$*/demo
-	$(BIN)/secondlook export --checkpoint $< --out models/reviewer_$*/demo
-
-runs/agreement.json: runs/reviewer_a/eval/metrics.json runs/reviewer_b/eval/metrics.json
-	$(BIN)/secondlook compare runs/reviewer_a/eval runs/reviewer_b/eval --out $@
+	@echo "Benchmark: data/synth/ (contact sheet: secondlook data preview data/synth/manifest.csv --out preview.png)"
+	@echo "Reports:   runs/eval/reviewer_a/report.md, runs/eval/reviewer_b/report.md; verdicts: runs/verdicts/metrics.json"
+	@echo "MLflow:    $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
+	@echo
+	@echo "Verdicts for $(DEMO_SAMPLES) items of the benchmark's test split (fitted policy runs/policy/verdict.yaml):"
+	@$(DEMO_ENV) $(BIN)/secondlook appraise --manifest data/synth/manifest.csv --split test --limit $(DEMO_SAMPLES)
 
 test: venv
 	@scripts/system-packages || true

@@ -12,8 +12,12 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from sqlalchemy.orm import Session, sessionmaker
 
+    from serving.bundle import Bundle
+    from serving.runner import Appraisal
     from serving.settings import Settings
 
 
@@ -90,6 +94,28 @@ def policy() -> None:
     """The verdict policy (configs/verdict.yaml)."""
 
 
+_MODEL_OPTION = click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="REVIEWER=BUNDLE",
+    help="Bundle of a reviewer named in the policy (default: REVIEWER@champion); repeatable.",
+)
+
+
+def _policy_bundles(reviewers: Iterable[str], models: tuple[str, ...]) -> dict[str, Bundle]:
+    """Each reviewer's bundle: as given by --model REVIEWER=BUNDLE, else REVIEWER@champion."""
+    from serving.registry import open_bundle
+
+    names = list(reviewers)
+    chosen = dict(m.split("=", 1) for m in models if "=" in m)
+    if set(chosen) - set(names) or len(chosen) != len(models):
+        raise click.BadParameter(
+            f"expected REVIEWER=BUNDLE with REVIEWER in {', '.join(names)}", param_hint="--model"
+        )
+    return {name: open_bundle(chosen.get(name, f"{name}@champion")) for name in names}
+
+
 @policy.command()
 @click.option(
     "--data",
@@ -107,13 +133,7 @@ def policy() -> None:
     default=Path("configs/verdict.yaml"),
     show_default=True,
 )
-@click.option(
-    "--model",
-    "models",
-    multiple=True,
-    metavar="REVIEWER=BUNDLE",
-    help="Bundle of a reviewer named in the policy (default: REVIEWER@champion); repeatable.",
-)
+@_MODEL_OPTION
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -131,17 +151,10 @@ def fit(
     """Fit the reviewers' thresholds to a target error rate among auto-decided items."""
     from data.atomic import atomic_write_text
     from serving.policy_fit import fit_thresholds, fitted_policy, score_items
-    from serving.registry import open_bundle
     from serving.verdict import load_policy
 
     current = load_policy(policy_path)
-    chosen = dict(m.split("=", 1) for m in models if "=" in m)
-    unknown = set(chosen) - set(current.reviewers)
-    if unknown or len(chosen) != len(models):
-        raise click.BadParameter(
-            f"expected REVIEWER=BUNDLE with REVIEWER in {', '.join(current.reviewers)}", param_hint="--model"
-        )
-    bundles = {name: open_bundle(chosen.get(name, f"{name}@champion")) for name in current.reviewers}
+    bundles = _policy_bundles(current.reviewers, models)
     tables = {name: score_items(bundle, manifest, split) for name, bundle in bundles.items()}
     first = next(iter(tables.values()))
     for name, table in tables.items():
@@ -168,6 +181,51 @@ def fit(
         target, "# Fitted by `secondlook policy fit`; see `fitted` for data and models.\n" + updated.to_yaml()
     )
     click.echo(f"written: {target}")
+
+
+@policy.command("evaluate")
+@click.option(
+    "--data",
+    "manifest",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Manifest with labelled items the reviewers and the policy were not fitted on.",
+)
+@click.option("--split", default="test", show_default=True)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=Path("configs/verdict.yaml"),
+    show_default=True,
+)
+@_MODEL_OPTION
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for metrics.json, items.csv, confusion.csv and risk_coverage.csv.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate_policy(
+    manifest: Path, split: str, policy_path: Path, models: tuple[str, ...], out: Path, quiet: bool
+) -> None:
+    """The dual-review verdicts on labelled items: coverage, error among auto-decided items."""
+    from serving.runner import ReviewerPanel
+    from serving.verdict import load_policy
+    from serving.verdict_eval import verdict_table, write_evaluation
+
+    current = load_policy(policy_path)
+    panel = ReviewerPanel(_policy_bundles(current.reviewers, models), current)
+    metrics = write_evaluation(verdict_table(panel, manifest, split, progress=not quiet), out)
+    error = metrics["error_auto_decided"]
+    click.echo(
+        f"{metrics['items']} items of {manifest} ({split}): auto-decided {metrics['coverage']:.1%}, "
+        f"error among them {'n/a' if error is None else f'{error:.2%}'} "
+        f"(95% upper bound {metrics['error_upper_95']:.2%})"
+    )
+    click.echo("  " + ", ".join(f"{state} {share:.1%}" for state, share in metrics["states"].items()))
+    click.echo(f"written: {out}")
 
 
 @click.command()
@@ -267,35 +325,67 @@ def verify() -> None:
 
 
 @click.command()
-@click.argument(
-    "photos", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
-)
+@click.argument("photos", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--view", "views", multiple=True, help="View of each photo, in order (optional).")
 @click.option("--value", "declared_value", type=click.FloatRange(min=0), default=None, help="Declared value.")
 @click.option("--category", default=None)
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Instead of PHOTOS: appraise items of this manifest (photos, views, value and category from it).",
+)
+@click.option("--item", "item_ids", multiple=True, help="With --manifest: this item (repeatable).")
+@click.option("--split", default="all", show_default=True, help="With --manifest: items of this split.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="With --manifest: at most this many.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def appraise(
     photos: tuple[Path, ...],
     views: tuple[str, ...],
     declared_value: float | None,
     category: str | None,
+    manifest: Path | None,
+    item_ids: tuple[str, ...],
+    split: str,
+    limit: int,
     as_json: bool,
 ) -> None:
-    """Appraise one item from its photos locally, with the same code as the API."""
+    """Appraise one item from its photos (or items of a manifest) locally, with the same code as the API."""
     from data.decode import decode_image
     from serving.api.app import load_panel
     from serving.settings import Settings
+    from serving.verdict_eval import appraise_item, manifest_items
 
+    if bool(photos) == bool(manifest):
+        raise click.UsageError("give either PHOTOS or --manifest")
     panel = load_panel(Settings())
+    if manifest is not None:
+        for n, item in enumerate(manifest_items(manifest, split, item_ids)):
+            if n == limit and not item_ids:
+                break
+            truth = f" (truth: {item.label})" if item.label else ""
+            click.echo(f"{item.item_id}{truth}: ", nl=False)
+            _print_appraisal(appraise_item(panel, item), len(item.photos), as_json)
+        return
     unknown = [v for v in views if v not in panel.taxonomy.view_names]
     if unknown:
         raise click.BadParameter(f"unknown view {unknown[0]!r}", param_hint="--view")
     result = panel.appraise([decode_image(p) for p in photos], list(views), declared_value, category)
+    _print_appraisal(result, len(photos), as_json)
+
+
+def _print_appraisal(result: Appraisal, photos: int, as_json: bool) -> None:
     verdict = result.verdict
     if as_json:
         from serving.api.routes.appraisals import _body
 
-        click.echo(json.dumps(_body("local", result, ["" for _ in photos]), indent=2, default=float))
+        click.echo(json.dumps(_body("local", result, ["" for _ in range(photos)]), indent=2, default=float))
         return
     click.echo(f"{verdict.state.value}{' (provisional)' if verdict.provisional else ''}")
     for reason in verdict.reasons:

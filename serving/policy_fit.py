@@ -97,6 +97,26 @@ def candidate_confidences(p: np.ndarray, levels: int = 60) -> list[float]:
     return sorted({*TABLE_CONFIDENCES, *np.round(quantiles, 6).tolist(), 1.0})
 
 
+def risk_coverage_table(scores: dict[str, np.ndarray], labels: np.ndarray) -> pd.DataFrame:
+    """Coverage and error among auto-decided items when every reviewer uses the same confidence."""
+    rows = []
+    for c in TABLE_CONFIDENCES:
+        at_c = auto_decided(scores, dict.fromkeys(scores, c))
+        decided = at_c >= 0
+        wrong = int((at_c[decided] != labels[decided]).sum())
+        n = int(decided.sum())
+        rows.append(
+            {
+                "confidence": c,
+                "coverage": n / len(labels),
+                "risk": wrong / n if n else float("nan"),
+                "risk_upper_95": risk_upper_bound(wrong, n),
+                "auto_decided": n,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class Fit:
     confidences: dict[str, float]
@@ -128,28 +148,13 @@ def fit_thresholds(scores: dict[str, np.ndarray], labels: np.ndarray, target_err
     covered = decided >= 0
     errors = int((decided[covered] != labels[covered]).sum())
     risk = errors / int(covered.sum()) if covered.any() else 0.0
-    rows = []
-    for c in TABLE_CONFIDENCES:
-        at_c = auto_decided(scores, dict.fromkeys(names, c))
-        decided_here = at_c >= 0
-        wrong = int((at_c[decided_here] != labels[decided_here]).sum())
-        n = int(decided_here.sum())
-        rows.append(
-            {
-                "confidence": c,
-                "coverage": n / len(labels),
-                "risk": wrong / n if n else float("nan"),
-                "risk_upper_95": risk_upper_bound(wrong, n),
-                "auto_decided": n,
-            }
-        )
     return Fit(
         dict(zip(names, combo, strict=True)),
         coverage,
         risk,
         risk_upper_bound(errors, int(covered.sum())),
         len(labels),
-        pd.DataFrame(rows),
+        risk_coverage_table(scores, labels),
     )
 
 
