@@ -58,7 +58,7 @@ demo-verdicts: venv
 
 test: venv
 	@scripts/system-packages || true
-	$(BIN)/python -m pytest -n auto -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadgroup -q $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -98,9 +98,9 @@ def open_database(url: str, migrate: bool = False) -> Engine:
     Every way this fails becomes one `DatabaseUnavailable` whose message names the URL
     (password hidden) and the cause, so commands and server start-up print a line, not a traceback."""
     try:
+        engine = make_engine(url)  # first: it creates a SQLite file's folder
         if migrate:
             upgrade(url)
-        engine = make_engine(url)
         with engine.connect():
             pass
         return engine

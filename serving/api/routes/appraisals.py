@@ -7,7 +7,6 @@ import io
 import uuid
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from PIL import Image
@@ -17,8 +16,7 @@ from data.decode import DecodeLimits, ImageDecodeError, decode_image
 from serving.api.deps import State, require
 from serving.api.problems import Problem
 from serving.api.schemas import AppraisalOut
-from serving.preprocess import preprocess
-from serving.probabilities import sigmoid
+from serving.heatmap import evidence_overlay
 from serving.review import initial_status
 from serving.runner import Appraisal as RunnerAppraisal
 from serving.store import audit
@@ -255,15 +253,5 @@ def heatmap(appraisal_id: str, index: int, state: State, caller: Viewer) -> Resp
     image = _photo(state, appraisal_id, index, caller)
     if state.panel is None:
         raise Problem(503, "the models are not loaded", "not-ready")
-    maps = []
-    for bundle in state.panel.bundles.values():
-        batch = np.stack([preprocess(image, bundle.spec)])
-        cam = bundle.predict(batch, with_cams=True).cams["evidence"][0, 0]
-        maps.append(sigmoid(cam / bundle.temperatures.get("evidence", 1.0)))
-    heat = np.mean(
-        [np.asarray(Image.fromarray(m.astype(np.float32)).resize(image.size)) for m in maps], axis=0
-    )
-    base = np.asarray(image, np.float32)
-    overlay = base * (1 - 0.5 * heat[..., None]) + np.array([255.0, 0, 0]) * (0.5 * heat[..., None])
-    image = Image.fromarray(np.clip(overlay, 0, 255).astype(np.uint8))
+    image = evidence_overlay(state.panel.bundles.values(), image)
     return Response(_encoded(image, "PNG"), media_type="image/png", headers=PRIVATE)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import inspect
-import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from data.manifest import SPLITS, read_manifest, resolve_image_path, write_manifest
 from data.masks import load_mask
@@ -22,21 +18,7 @@ from data.sources.mvtec import defect_class, import_mvtec
 from data.sources.table import import_table
 from data.splits import split_for_item
 from data.taxonomy import load_taxonomy
-
-
-def _image(path: Path, color: tuple[int, int, int] = (120, 80, 40)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}[path.suffix.lower()]
-    Image.new("RGB", (32, 32), color).save(path, format=fmt)
-    return path
-
-
-def _mask(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    values = np.zeros((32, 32), dtype=np.uint8)
-    values[4:12, 4:12] = 255
-    Image.fromarray(values, mode="L").save(path)
-    return path
+from tests.dataset_trees import abo_tree, fashion_tree, image, mvtec_tree, table_tree
 
 
 def _assert_files_resolve(frame: pd.DataFrame, out_dir: Path, column: str = "image_path") -> None:
@@ -79,11 +61,11 @@ def test_import_source_rejects_unknown_source_and_option(tmp_path):
 
 def test_imagefolder_flat_tree(tmp_path):
     root = tmp_path / "bags"
-    _image(root / "wallet" / "a.jpg")
-    _image(root / "wallet" / "nested" / "b.PNG")
-    _image(root / "tote" / "c.jpeg")
+    image(root / "wallet" / "a.jpg")
+    image(root / "wallet" / "nested" / "b.PNG")
+    image(root / "tote" / "c.jpeg")
     (root / "tote" / "notes.txt").write_text("not an image")
-    _image(root / ".cache" / "d.jpg")  # hidden: not a class folder
+    image(root / ".cache" / "d.jpg")  # hidden: not a class folder
 
     frame = import_source("imagefolder", root, tmp_path)
 
@@ -103,9 +85,9 @@ def test_imagefolder_flat_tree(tmp_path):
 
 def test_imagefolder_split_folders_give_the_split(tmp_path):
     root = tmp_path / "bags"
-    _image(root / "train" / "wallet" / "a.jpg")
-    _image(root / "valid" / "tote" / "b.webp")
-    _image(root / "test" / "clutch" / "c.png")
+    image(root / "train" / "wallet" / "a.jpg")
+    image(root / "valid" / "tote" / "b.webp")
+    image(root / "test" / "clutch" / "c.png")
 
     frame = import_imagefolder(root, tmp_path, split_seed=3)
 
@@ -120,8 +102,8 @@ def test_imagefolder_split_folders_give_the_split(tmp_path):
 
 def test_imagefolder_unknown_folder_names(tmp_path):
     root = tmp_path / "bags"
-    _image(root / "wallet" / "a.jpg")
-    _image(root / "backpack" / "b.jpg")
+    image(root / "wallet" / "a.jpg")
+    image(root / "backpack" / "b.jpg")
 
     with pytest.raises(SourceLayoutError, match="backpack") as error:
         import_imagefolder(root, tmp_path)
@@ -134,8 +116,8 @@ def test_imagefolder_unknown_folder_names(tmp_path):
 
 def test_imagefolder_other_task(tmp_path):
     root = tmp_path / "wear"
-    _image(root / "scratch" / "a.png")
-    _image(root / "none" / "b.png")
+    image(root / "scratch" / "a.png")
+    image(root / "none" / "b.png")
 
     frame = import_imagefolder(root, tmp_path, task="defects")
 
@@ -151,30 +133,12 @@ def test_imagefolder_other_task(tmp_path):
 # -- table -----------------------------------------------------------------------
 
 
-def _table_tree(tmp_path: Path) -> Path:
-    folder = tmp_path / "shop"
-    _image(folder / "photos" / "1.jpg")
-    _image(folder / "photos" / "2.jpg")
-    _image(folder / "photos" / "3.jpg")
-    table = pd.DataFrame(
-        {
-            "file": ["photos/1.jpg", "photos/2.jpg", "photos/3.jpg", "photos/gone.jpg"],
-            "sku": ["A17", "A17", None, "B2"],
-            "bag_type": ["tote", "tote", "wallet", "clutch"],
-            "grade": ["B", None, "A", "C"],
-            "notes": ["x", "y", "z", "w"],
-        }
-    )
-    table.to_csv(folder / "items.csv", index=False)
-    return folder / "items.csv"
-
-
 MAPPING = {"image_path": "file", "item_id": "sku", "category": "bag_type", "condition_grade": "grade"}
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_table_maps_columns_and_skips_missing_images(tmp_path, suffix):
-    path = _table_tree(tmp_path)
+    path = table_tree(tmp_path)
     if suffix == ".parquet":
         pd.read_csv(path, dtype=str).to_parquet(path.with_suffix(".parquet"), index=False)
         path = path.with_suffix(".parquet")
@@ -195,7 +159,7 @@ def test_table_maps_columns_and_skips_missing_images(tmp_path, suffix):
 
 def test_table_image_root_option(tmp_path):
     photos = tmp_path / "elsewhere"
-    _image(photos / "p.jpg")
+    image(photos / "p.jpg")
     path = tmp_path / "tables" / "t.csv"
     path.parent.mkdir()
     pd.DataFrame({"image_path": ["p.jpg"], "category": ["clutch"], "split": ["val"]}).to_csv(
@@ -211,7 +175,7 @@ def test_table_image_root_option(tmp_path):
 
 
 def test_table_mapping_errors(tmp_path):
-    path = _table_tree(tmp_path)
+    path = table_tree(tmp_path)
     with pytest.raises(SourceLayoutError, match=r"item_id <- article") as error:
         import_table(path, tmp_path, mapping={"image_path": "file", "item_id": "article"})
     assert "table columns: file, sku, bag_type, grade, notes" in str(error.value)
@@ -222,7 +186,7 @@ def test_table_mapping_errors(tmp_path):
 
 
 def test_table_rejects_labels_outside_the_taxonomy(tmp_path):
-    path = _table_tree(tmp_path)
+    path = table_tree(tmp_path)
     pd.DataFrame({"image_path": ["photos/1.jpg"], "category": ["bucket_bag"]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match=r"column category: bucket_bag not category classes"):
         import_table(path, tmp_path)
@@ -233,7 +197,7 @@ def test_table_rejects_labels_outside_the_taxonomy(tmp_path):
 
 
 def test_table_rejects_an_item_in_two_splits(tmp_path):
-    path = _table_tree(tmp_path)
+    path = table_tree(tmp_path)
     table = pd.DataFrame({"image_path": ["photos/1.jpg", "photos/2.jpg"], "item_id": ["A", "A"]})
     table.assign(split=["train", "test"]).to_csv(path, index=False)
     with pytest.raises(ValueError, match=r"item\(s\) in more than one split: A"):
@@ -247,27 +211,8 @@ def test_table_rejects_an_item_in_two_splits(tmp_path):
 # -- mvtec -----------------------------------------------------------------------
 
 
-def _mvtec_tree(root: Path) -> Path:
-    leather = root / "leather"
-    for i in range(4):
-        _image(leather / "train" / "good" / f"{i:03d}.png")
-    _image(leather / "test" / "good" / "000.png")
-    _image(leather / "test" / "color" / "000.png")
-    _mask(leather / "ground_truth" / "color" / "000_mask.png")
-    _image(leather / "test" / "fold" / "000.png")
-    _mask(leather / "ground_truth" / "fold" / "000_mask.png")
-    nut = root / "metal_nut"
-    _image(nut / "train" / "good" / "000.png")
-    _image(nut / "test" / "color" / "000.png")
-    _mask(nut / "ground_truth" / "color" / "000_mask.png")
-    _image(nut / "test" / "flip" / "000.png")  # no taxonomy class means "flipped"
-    _mask(nut / "ground_truth" / "flip" / "000_mask.png")
-    (root / "license.txt").write_text("CC BY-NC-SA 4.0")
-    return root
-
-
 def test_mvtec_dataset_root(tmp_path):
-    root = _mvtec_tree(tmp_path / "mvtec_ad")
+    root = mvtec_tree(tmp_path / "mvtec_ad")
 
     frame = import_mvtec(root, tmp_path).set_index("photo_id", drop=False)
 
@@ -309,7 +254,7 @@ def test_mvtec_dataset_root(tmp_path):
 
 
 def test_mvtec_single_category_root_gives_the_same_ids(tmp_path):
-    root = _mvtec_tree(tmp_path / "mvtec_ad")
+    root = mvtec_tree(tmp_path / "mvtec_ad")
     whole = import_mvtec(root, tmp_path)
     leather = import_mvtec(root / "leather", tmp_path)
 
@@ -329,53 +274,8 @@ def test_mvtec_defect_table_uses_only_taxonomy_classes():
 # -- abo -------------------------------------------------------------------------
 
 
-def _gz_lines(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-
-
-def _abo_tree(root: Path) -> Path:
-    def listing(item_id, product_type, main, others=()):
-        return json.dumps(
-            {
-                "item_id": item_id,
-                "main_image_id": main,
-                "other_image_id": list(others),
-                "product_type": [{"value": product_type}],
-                "item_name": [
-                    {"language_tag": "de_DE", "value": f"{item_id} Geldbörse"},
-                    {"language_tag": "en_US", "value": f"{item_id} wallet"},
-                ],
-                "brand": [{"language_tag": "en_US", "value": "Stone & Beam"}],
-            }
-        )
-
-    _gz_lines(
-        root / "listings" / "metadata" / "listings_0.json.gz",
-        [
-            listing("B01W", "WALLET", "img1", ["img2", "img3"]),  # img3 not on disk
-            listing("B02H", "HANDBAG", "img4"),
-        ],
-    )
-    _gz_lines(
-        root / "listings" / "metadata" / "listings_1.json.gz",
-        [listing("B03W", "WALLET", "img5", ["img-unknown"])],  # img-unknown not in images.csv.gz
-    )
-    paths = {"img1": "aa/img1.jpg", "img2": "bb/img2.jpg", "img3": "cc/img3.jpg", "img4": "dd/img4.jpg"}
-    paths["img5"] = "ee/img5.jpg"
-    _gz_lines(
-        root / "images" / "metadata" / "images.csv.gz",
-        ["image_id,height,width,path", *(f"{k},32,32,{v}" for k, v in paths.items())],
-    )
-    for image_id, relative in paths.items():
-        if image_id != "img3":
-            _image(root / "images" / "small" / relative)
-    return root
-
-
 def test_abo_one_row_per_image_of_mapped_listings(tmp_path):
-    root = _abo_tree(tmp_path / "abo")
+    root = abo_tree(tmp_path / "abo")
 
     frame = import_source("abo", root, tmp_path)
 
@@ -390,7 +290,7 @@ def test_abo_one_row_per_image_of_mapped_listings(tmp_path):
 
 
 def test_abo_keep_unmapped_keeps_the_category_empty(tmp_path):
-    root = _abo_tree(tmp_path / "abo")
+    root = abo_tree(tmp_path / "abo")
 
     frame = import_abo(root, tmp_path, keep_unmapped=True).set_index("photo_id")
 
@@ -400,25 +300,9 @@ def test_abo_keep_unmapped_keeps_the_category_empty(tmp_path):
 
 # -- fashion ---------------------------------------------------------------------
 
-STYLES = """id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName
-15970,Women,Accessories,Wallets,Wallets,Brown,Fall,2011,Casual,Baggit Women Brown Wallet
-39386,Women,Accessories,Bags,Clutches,Red,Summer,2012,Party,Lino Perros Women, Red, Clutch, with Chain
-59263,Women,Accessories,Bags,Handbags,Black,Winter,2016,Casual,Murcia Women Black Handbag
-21379,Men,Accessories,Wallets,Wallets,Black,Fall,2011,Casual,Fastrack Men Black Wallet
-53759,Men,Apparel,Topwear,Tshirts,Grey,Summer,2012,Casual,Puma Men Grey T-shirt
-"""
-
-
-def _fashion_tree(root: Path) -> Path:
-    root.mkdir(parents=True)
-    (root / "styles.csv").write_text(STYLES.replace("\n", "\r\n"), encoding="utf-8")
-    for product_id in ("15970", "39386", "59263", "53759"):  # 21379 has no image
-        _image(root / "images" / f"{product_id}.jpg")
-    return root
-
 
 def test_fashion_parses_commas_in_names_and_skips_missing_images(tmp_path):
-    root = _fashion_tree(tmp_path / "fashion-dataset")
+    root = fashion_tree(tmp_path / "fashion-dataset")
 
     frame = import_source("fashion", root, tmp_path).set_index("photo_id", drop=False)
 
@@ -432,7 +316,7 @@ def test_fashion_parses_commas_in_names_and_skips_missing_images(tmp_path):
 
 
 def test_fashion_keep_unmapped(tmp_path):
-    root = _fashion_tree(tmp_path / "fashion-dataset")
+    root = fashion_tree(tmp_path / "fashion-dataset")
 
     frame = import_fashion(root, tmp_path, keep_unmapped=True).set_index("photo_id")
 
@@ -466,8 +350,8 @@ def test_every_source_explains_an_empty_folder(tmp_path, name):
 @pytest.mark.parametrize("name", ["mvtec", "abo", "fashion", "table"])
 def test_other_sources_refuse_an_imagefolder_tree(tmp_path, name):
     root = tmp_path / "bags"
-    _image(root / "train" / "wallet" / "a.jpg")
-    _image(root / "test" / "tote" / "b.jpg")
+    image(root / "train" / "wallet" / "a.jpg")
+    image(root / "test" / "tote" / "b.jpg")
     with pytest.raises(SourceLayoutError) as error:
         import_source(name, root, tmp_path)
     message = str(error.value)
@@ -475,8 +359,8 @@ def test_other_sources_refuse_an_imagefolder_tree(tmp_path, name):
     assert "found at" in message and "test/, train/" in message
 
 
-def test_imagefolder_refuses_an_mvtec_tree(tmp_path):
-    root = _mvtec_tree(tmp_path / "mvtec_ad")
+def test_imagefolder_refuses_anmvtec_tree(tmp_path):
+    root = mvtec_tree(tmp_path / "mvtec_ad")
     with pytest.raises(SourceLayoutError, match="leather") as error:
         import_imagefolder(root, tmp_path)
     assert LAYOUT_HINTS["imagefolder"] in str(error.value)
@@ -488,9 +372,9 @@ def test_imagefolder_refuses_an_mvtec_tree(tmp_path):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_imported_frames_round_trip_through_the_manifest(tmp_path, suffix):
     frames = [
-        import_mvtec(_mvtec_tree(tmp_path / "mvtec_ad"), tmp_path),
-        import_fashion(_fashion_tree(tmp_path / "fashion"), tmp_path),
-        import_abo(_abo_tree(tmp_path / "abo"), tmp_path, keep_unmapped=True),
+        import_mvtec(mvtec_tree(tmp_path / "mvtec_ad"), tmp_path),
+        import_fashion(fashion_tree(tmp_path / "fashion"), tmp_path),
+        import_abo(abo_tree(tmp_path / "abo"), tmp_path, keep_unmapped=True),
     ]
     for index, frame in enumerate(frames):
         path = write_manifest(frame, tmp_path / f"manifest{index}{suffix}")

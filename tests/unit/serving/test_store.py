@@ -191,6 +191,14 @@ def test_db_upgrade_migrates_once_then_reports_the_schema(database_url: str) -> 
     engine.dispose()
 
 
+def test_keys_create_on_a_fresh_checkout_creates_the_sqlite_folder(tmp_path) -> None:
+    """`make demo` creates a key before anything else has touched var/."""
+    url = f"sqlite:///{tmp_path / 'var' / 'secondlook.db'}"
+    result = _secondlook(url, "keys", "create", "--role", "appraiser", "--name", "demo")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("key ") and (tmp_path / "var" / "secondlook.db").is_file()
+
+
 @pytest.mark.parametrize(
     ("url", "cause"),
     [
