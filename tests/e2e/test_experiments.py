@@ -25,14 +25,14 @@ STATES = "AUTHENTIC|COUNTERFEIT|REFER_TO_EXPERT|UNABLE_TO_VERIFY"
 def test_make_demo_verdicts_runs_the_pipeline_and_prints_verdicts(demo_project):
     project, output = demo_project
     printed = re.findall(rf"^(\S+) \(truth: (authentic|counterfeit)\): ({STATES})", output, re.MULTILINE)
-    assert len(printed) == 4, output[-3000:]
     verdicts = (project / "runs/verdicts/items.csv").read_text().splitlines()[1:]
+    assert len(printed) == min(4, len(verdicts)), output[-3000:]  # DEMO_SAMPLES test items, or all
     assert {line.split(",")[0] for line in verdicts} >= {item for item, _, _ in printed}
     metrics = json.loads((project / "runs/verdicts/metrics.json").read_text())
     assert metrics["items"] == len(verdicts) > 0
     assert sum(metrics["states"].values()) == pytest.approx(1.0)
     policy = yaml.safe_load((project / "runs/policy/verdict.yaml").read_text())
-    assert policy["fitted"]["split"] == "val"
+    assert policy["fitted"]["data"]["split"] == "val"
     registry = json.loads((project / "models/registry.json").read_text())
     assert "champion" in json.dumps(registry)
 
@@ -145,9 +145,9 @@ def test_notebook_runs_on_the_demo_project(notebook: Path, demo_project, tmp_pat
     (cell,) = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
     names = set(re.findall(r"^([A-Z_]+) =", cell.source, re.MULTILINE))
     assert names, "the parameters cell assigns no UPPER_CASE names"
-    cell.source = "\n".join(f"{k} = {v!r}" for k, v in parameters.items() if k in names)
-    NotebookClient(
-        book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project / "notebooks")}}
-    ).execute()
+    overrides = "\n".join(f"{k} = {v!r}" for k, v in parameters.items() if k in names)
+    cell.source += f"\n# injected by the test\n{overrides}\n"
+    where = {"metadata": {"path": str(project / "notebooks")}}
+    NotebookClient(book, timeout=300, kernel_name="python3", resources=where).execute()
     outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
     assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for o in outputs)
