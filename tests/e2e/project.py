@@ -69,3 +69,20 @@ def copy_project(dest: Path) -> Path:
     subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
     subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
     return dest
+
+
+def installed_venv(project: Path) -> None:
+    """`.venv` in the copy is this environment, as in a user's checkout (the README runs `make`
+    and `.venv/bin/...`). `make` there must find it installed for this pyproject.toml: if it
+    reinstalled, this environment's editable install would point at the copy."""
+    (project / ".venv").symlink_to(VENV)
+    stamp = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", "-", "print-stamp"],
+        cwd=project,
+        input="print-stamp:\n\t@echo $(STAMP)\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not (project / stamp).exists():
+        pytest.fail(f"{VENV} is not installed for this pyproject.toml by make: run `make venv` first")

@@ -27,7 +27,7 @@ import requests
 
 from secondlook.cli import cli
 from tests.dataset_trees import abo_tree, fashion_tree, image, mvtec_tree
-from tests.e2e.project import ROOT, VENV, project_env
+from tests.e2e.project import ROOT, installed_venv, project_env
 from tests.integration.service import free_port
 
 README = ROOT / "README.md"
@@ -191,7 +191,7 @@ def _wait_for(urls: list[str], server: subprocess.Popen, timeout: float = 180) -
 def readme_project(demo_project, tmp_path) -> Path:
     project = tmp_path / "project"
     shutil.copytree(demo_project[0], project, symlinks=True)
-    (project / ".venv").symlink_to(VENV)  # as in a user's checkout (the README uses .venv/bin/...)
+    installed_venv(project)
     _raw_datasets(project)
     return project
 
