@@ -36,6 +36,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "rescore": ("serving.cli:rescore", "Re-score a whole inventory (resumable), or diff two runs."),
     "compare": ("training.cli:compare", "How correlated two reviewers' errors are (from two evaluations)."),
+    "bench": (
+        "bench.cli:bench",
+        "Performance side by side: inference, roofline, rescore, api, training, cold start.",
+    ),
 }
 
 

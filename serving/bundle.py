@@ -103,7 +103,7 @@ class Predictions:
         )
 
 
-def _threads() -> int:
+def usable_cores() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
@@ -142,7 +142,7 @@ class Bundle:
             raise BundleError(f"{model_file}: damaged secondlook metadata ({exc})") from None
         self._check(model_file, proto, taxonomy or load_taxonomy())
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _threads()
+        options.intra_op_num_threads = threads or usable_cores()
         options.inter_op_num_threads = 1
         available = ort.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]

@@ -59,6 +59,8 @@ def log_pyfunc(model_path: Path) -> None:
         name="model",
         python_model=ReviewerModel(),
         artifacts={"model": str(model_path)},
-        code_paths=[str(root / package) for package in PYTHON_PACKAGES],
+        # configs/ travels too: the packages read taxonomy.yaml from beside them (a served
+        # model has no source checkout to find it in)
+        code_paths=[str(root / package) for package in (*PYTHON_PACKAGES, "configs")],
         pip_requirements=["torch", "timm", "numpy", "pandas", "pillow", "pyyaml", "pydantic", "safetensors"],
     )

@@ -108,6 +108,17 @@ def _embed(target: Path, metadata: dict[str, Any]) -> None:
     onnx.save(proto, str(target))
 
 
+def int8_variant(fp32: Bundle, batches: list[np.ndarray], folder: Path, version: str = "int8") -> Bundle:
+    """The static INT8 (QDQ) variant of `fp32` in `folder`, calibrated on `batches`, with no
+    accuracy gate (`quantize` adds it; `secondlook bench` measures both side by side)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _quantize_file(fp32.directory / MODEL_FILE, folder / MODEL_FILE, fp32.input_name, batches)
+    metadata = {**fp32.metadata, "version": version}
+    metadata.pop("graph_sha256", None)
+    _embed(folder / MODEL_FILE, {**metadata, "quantization": {"format": "QDQ"}})
+    return Bundle(folder)
+
+
 def speedup(fp32: Bundle, int8: Bundle, batch: np.ndarray, repeats: int = 7) -> float:
     """Median latency ratio fp32/int8 on one batch, the two runs interleaved to share noise."""
     times: dict[str, list[float]] = {"fp32": [], "int8": []}
@@ -146,16 +157,14 @@ def quantize(
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        _quantize_file(fp32.directory / MODEL_FILE, work / MODEL_FILE, fp32.input_name, batches)
         metadata = {**fp32.metadata, "version": out.name}
         metadata.pop("graph_sha256", None)
+        int8 = int8_variant(fp32, batches, work, version=out.name)
         test_manifest = Path(test_manifest or calib_manifest)
-        _embed(work / MODEL_FILE, {**metadata, "quantization": {"format": "QDQ"}})
         scores = {}
         for key, path in (("fp32", fp32.directory), ("int8", work)):
             predictions, dataset, meta = predict_split(path, test_manifest, "test", workers)
             scores[key] = _headline(compute_metrics(predictions, dataset, meta["temperatures"]))
-        int8 = Bundle(work)
         ratio = speedup(fp32, int8, np.concatenate(batches)[:16])
         losses = {
             f"{t}.{n}": 100 * (scores["fp32"][f"{t}.{n}"] - scores["int8"][f"{t}.{n}"])
