@@ -38,6 +38,32 @@ def table(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
+def _cell(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The run as Markdown (what the README's Performance section shows)."""
+    info = summary["machine"]
+    lines = [
+        f"Measured {summary['at'][:10]} on {info['cpu']}, {info['cores']} cores, "
+        f"onnxruntime {info['onnxruntime']}, torch {info.get('torch')}"
+        + (" (`--quick`: the figures mean nothing)" if summary["quick"] else "")
+        + "."
+    ]
+    for record in summary["scenarios"].values():
+        lines += ["", f"**{record['scenario']}**", ""]
+        columns = list(record["rows"][0]) if record["rows"] else []
+        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in record["rows"]]
+        for goal in record["goals"]:
+            state = {True: "met", False: "**not met**", None: "not measured"}[goal["met"]]
+            measured = "-" if goal["measured"] is None else _cell(float(goal["measured"]))
+            lines.append(f"- {goal['name']}: {measured} (goal {goal['target']}): {state}")
+        lines += [f"- {note}" for note in record["notes"]]
+    return "\n".join(lines) + "\n"
+
+
 def run_scenarios(
     names: Sequence[str], context: BenchContext, out: Path, echo: Callable[[str], Any] = print, **options: Any
 ) -> dict[str, Any]:
@@ -57,4 +83,5 @@ def run_scenarios(
         atomic_write_text(out / f"{name}.json", json.dumps(record, indent=2, default=float) + "\n")
         summary["scenarios"][name] = record
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    atomic_write_text(out / "summary.md", markdown(json.loads(json.dumps(summary, default=float))))
     return summary

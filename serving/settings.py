@@ -23,3 +23,4 @@ class Settings(BaseSettings):
     max_pixels: int = Field(40_000_000, ge=1)
     uploads_per_minute: int = Field(60, ge=1)  # per API key
     inference_threads: int | None = None  # None: one per core
+    batch_photos: int = Field(64, ge=1)  # concurrent uploads are judged together, up to this many photos

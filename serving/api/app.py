@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from serving.api import observability, problems
 from serving.api.deps import RateLimiter, ServiceState
 from serving.api.routes import appraisals, health, me, reviews, web
+from serving.batcher import MicroBatcher
 from serving.runner import ReviewerPanel
 from serving.settings import Settings
 from serving.store.db import open_database, session_factory
@@ -34,14 +35,18 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine = open_database(settings.database_url, migrate=True)
+        reviewers = panel or load_panel(settings)
+        batcher = MicroBatcher(reviewers, settings.batch_photos).start()
         app.state.service = ServiceState(
             settings=settings,
             sessions=session_factory(engine),
             photos=PhotoStore(settings.photo_store),
-            panel=panel or load_panel(settings),
+            panel=reviewers,
             limiter=RateLimiter(settings.uploads_per_minute),
+            batcher=batcher,
         )
         yield
+        batcher.close()
         engine.dispose()
 
     app = FastAPI(

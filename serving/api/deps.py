@@ -12,6 +12,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving.api.problems import Problem
+from serving.batcher import MicroBatcher
 from serving.runner import ReviewerPanel
 from serving.settings import Settings
 from serving.store.db import reading
@@ -47,6 +48,7 @@ class ServiceState:
     photos: PhotoStore
     panel: ReviewerPanel | None
     limiter: RateLimiter
+    batcher: MicroBatcher | None = None  # concurrent uploads share inference batches
 
 
 def get_state(request: Request) -> ServiceState:

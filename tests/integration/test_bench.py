@@ -40,6 +40,7 @@ def test_quick_run_of_every_scenario_writes_tables_and_json(deployment, smoke_ru
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
+    assert "| reviewer | variant | batch |" in (out / "summary.md").read_text()
     assert set(summary["scenarios"]) == set(SCENARIOS)
     assert summary["machine"]["cores"] >= 1 and summary["quick"] is True
     for name in SCENARIOS:

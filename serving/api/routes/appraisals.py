@@ -128,7 +128,8 @@ def create_appraisal(
                 photo=number,
             ) from None
         blobs.append(data)
-    result = state.panel.appraise(images, tags, declared_value, category)
+    appraise = state.batcher.appraise if state.batcher is not None else state.panel.appraise
+    result = appraise(images, tags, declared_value, category)
     metrics = request.app.state.metrics
     metrics.inference.observe(result.timings_ms["inference_ms"] / 1000)
     metrics.verdicts.labels(result.verdict.state.value).inc()
