@@ -146,7 +146,7 @@ class Bundle:
         options.inter_op_num_threads = 1
         # No busy-waiting between runs: a panel runs its reviewers' sessions back to back, and
         # each session's idle threads spinning on the cores the next one needs slowed an A+B
-        # call of 12 photos from 118 to 170 ms on 2 cores (secondlook bench measures it).
+        # call of 12 photos from 118 to 170 ms on a busy 2-core machine (see README, Performance).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
