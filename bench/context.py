@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 REVIEWERS = ("reviewer_a", "reviewer_b")
 
@@ -81,13 +81,24 @@ class BenchContext:
                 raise FileNotFoundError(f"no checkpoint for {name} at {weights[name]}: {hint}")
         return cls(manifest, resolved, weights, settings)
 
-    def test_photos(self, count: int) -> tuple[list[Path], list[str], np.ndarray]:
-        """The first `count` photos of the test split: paths, views, and 1 where a cue shows."""
-        from data.manifest import read_manifest, resolve_image_path, split_list
+    def test_rows(self) -> pd.DataFrame:
+        """The manifest's test split (every row if it has none): what the scenarios measure on."""
+        from data.manifest import read_manifest
 
         frame = read_manifest(self.manifest)
         test = frame[frame["split"] == "test"]
-        frame = (test if not test.empty else frame).head(count)
+        return test if not test.empty else frame
+
+    def first_test_item(self) -> pd.DataFrame:
+        """The rows (photos) of the test split's first item."""
+        rows = self.test_rows()
+        return rows[rows["item_id"] == rows["item_id"].iloc[0]]
+
+    def test_photos(self, count: int) -> tuple[list[Path], list[str], np.ndarray]:
+        """The first `count` photos of the test split: paths, views, and 1 where a cue shows."""
+        from data.manifest import resolve_image_path, split_list
+
+        frame = self.test_rows().head(count)
         paths = [resolve_image_path(self.manifest, p) for p in frame["image_path"]]
         cues = np.array([bool(split_list(v)) for v in frame["cues"]], dtype=int)
         return paths, [str(v) for v in frame["view"]], cues
@@ -97,6 +108,8 @@ def machine() -> dict[str, Any]:
     """The machine the figures come from (they are only comparable within one run)."""
     import onnxruntime
 
+    from serving.bundle import usable_cores
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -105,8 +118,7 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    info: dict[str, Any] = {"cpu": cpu, "cores": cores, "onnxruntime": onnxruntime.__version__}
+    info: dict[str, Any] = {"cpu": cpu, "cores": usable_cores(), "onnxruntime": onnxruntime.__version__}
     try:
         import torch
 

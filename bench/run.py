@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import inspect
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,7 +77,8 @@ def run_scenarios(
     }
     for name in names:
         module = importlib.import_module(f"bench.scenarios.{SCENARIOS[name]}")
-        kwargs = {k: v for k, v in options.items() if k in module.run.__code__.co_varnames}
+        accepted = inspect.signature(module.run).parameters
+        kwargs = {k: v for k, v in options.items() if k in accepted}
         result: ScenarioResult = module.run(context, **kwargs)
         echo(table(result))
         record = {**result.to_dict(), "machine": summary["machine"], "quick": context.settings.quick}

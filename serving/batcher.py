@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from serving.runner import Appraisal, ItemRequest, ReviewerPanel
+from serving.runner import Appraisal, ItemRequest, ReviewerPanel, with_total_ms
 
 
 @dataclass
@@ -58,10 +58,8 @@ class MicroBatcher:
         category: str | None = None,
     ) -> Future[Appraisal]:
         """Prepare the photos in the calling thread and queue the item for the next batch."""
-        started = time.perf_counter()
-        request = ItemRequest(self.panel.preparer.prepare(images), views, declared_value, category)
+        request = self.panel.request(images, views, declared_value, category)
         future: Future[Appraisal] = Future()
-        future.started = started  # type: ignore[attr-defined]  # for total_ms
         self._queue.put(_Job(request, future, time.perf_counter()))
         return future
 
@@ -73,11 +71,9 @@ class MicroBatcher:
         category: str | None = None,
     ) -> Appraisal:
         """What `ReviewerPanel.appraise` gives, judged together with concurrent requests."""
-        future = self.submit(images, views, declared_value, category)
-        appraisal = future.result()
-        total = 1000 * (time.perf_counter() - future.started)  # type: ignore[attr-defined]
-        appraisal.timings_ms = {**appraisal.timings_ms, "total_ms": total}
-        return appraisal
+        started = time.perf_counter()
+        appraisal = self.submit(images, views, declared_value, category).result()
+        return with_total_ms(appraisal, started)
 
     def _take(self, first: _Job) -> list[_Job]:
         jobs, photos = [first], len(first.request.photos)

@@ -94,6 +94,13 @@ def policy() -> None:
     """The verdict policy (configs/verdict.yaml)."""
 
 
+_POLICY_OPTION = click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=Path("configs/verdict.yaml"),
+    show_default=True,
+)
 _MODEL_OPTION = click.option(
     "--model",
     "models",
@@ -126,13 +133,7 @@ def _policy_bundles(reviewers: Iterable[str], models: tuple[str, ...]) -> dict[s
 )
 @click.option("--split", default="val", show_default=True)
 @click.option("--target-error", type=click.FloatRange(min=0, max=1), default=0.005, show_default=True)
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=Path("configs/verdict.yaml"),
-    show_default=True,
-)
+@_POLICY_OPTION
 @_MODEL_OPTION
 @click.option(
     "--out",
@@ -192,13 +193,7 @@ def fit(
     help="Manifest with labelled items the reviewers and the policy were not fitted on.",
 )
 @click.option("--split", default="test", show_default=True)
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=Path("configs/verdict.yaml"),
-    show_default=True,
-)
+@_POLICY_OPTION
 @_MODEL_OPTION
 @click.option(
     "--out",

@@ -69,6 +69,12 @@ def defect_findings(masks: np.ndarray, classes: Sequence[str]) -> list[dict[str,
     return found
 
 
+def with_total_ms(appraisal: Appraisal, started: float) -> Appraisal:
+    """The appraisal with `total_ms`: the time since `started` (a perf_counter reading)."""
+    appraisal.timings_ms = {**appraisal.timings_ms, "total_ms": 1000 * (time.perf_counter() - started)}
+    return appraisal
+
+
 @dataclass
 class PreparedPhotos:
     """An item's photos made ready for the reviewers: what can run away from the models.
@@ -130,6 +136,16 @@ class ReviewerPanel:
             for name, b in self.bundles.items()
         }
 
+    def request(
+        self,
+        images: Sequence[Image.Image],
+        views: Sequence[str | None],
+        declared_value: float | None = None,
+        category: str | None = None,
+    ) -> ItemRequest:
+        """An item made ready to judge: its photos prepared for each reviewer, quality assessed."""
+        return ItemRequest(self.preparer.prepare(images), views, declared_value, category)
+
     def appraise(
         self,
         images: Sequence[Image.Image],
@@ -138,11 +154,8 @@ class ReviewerPanel:
         category: str | None = None,
     ) -> Appraisal:
         started = time.perf_counter()
-        request = ItemRequest(self.preparer.prepare(images), views, declared_value, category)
-        (appraisal,) = self.judge([request])
-        total = 1000 * (time.perf_counter() - started)
-        appraisal.timings_ms = {**appraisal.timings_ms, "total_ms": total}
-        return appraisal
+        (appraisal,) = self.judge([self.request(images, views, declared_value, category)])
+        return with_total_ms(appraisal, started)
 
     def judge(self, items: Sequence[ItemRequest], max_batch: int = 64) -> list[Appraisal]:
         """Appraise prepared items: their photos go through each reviewer in shared batches

@@ -49,12 +49,9 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> No
 
 
 def _item_photos(context: BenchContext) -> list[tuple[str, bytes]]:
-    from data.manifest import read_manifest, resolve_image_path
+    from data.manifest import resolve_image_path
 
-    frame = read_manifest(context.manifest)
-    test = frame[frame["split"] == "test"]
-    frame = test if not test.empty else frame
-    first = frame[frame["item_id"] == frame["item_id"].iloc[0]].set_index("view")
+    first = context.first_test_item().set_index("view")
     return [
         (v, resolve_image_path(context.manifest, first.loc[v, "image_path"]).read_bytes()) for v in ITEM_VIEWS
     ]
@@ -103,7 +100,7 @@ def load(send: Callable[[requests.Session], bool], clients: int, seconds: float)
 
 
 def _ours(
-    context: BenchContext, scratch: Path
+    context: BenchContext, photos: list[tuple[str, bytes]], scratch: Path
 ) -> tuple[subprocess.Popen, Callable[[requests.Session], bool]]:
     port = _free_port()
     env = {
@@ -131,7 +128,6 @@ def _ours(
         start_new_session=True,
     )
     _wait_ready(f"http://127.0.0.1:{port}/readyz", server)
-    photos = _item_photos(context)
     url = f"http://127.0.0.1:{port}/v1/appraisals"
 
     def send(session: requests.Session) -> bool:
@@ -146,7 +142,7 @@ def _ours(
 
 
 def _mlflow(
-    context: BenchContext, tracking_uri: str
+    context: BenchContext, photos: list[tuple[str, bytes]], tracking_uri: str
 ) -> tuple[list[subprocess.Popen], Callable[[requests.Session], bool]] | None:
     from serving.bundle import Bundle
 
@@ -195,7 +191,7 @@ def _mlflow(
         {
             "dataframe_split": {
                 "columns": ["image"],
-                "data": [[base64.b64encode(d).decode()] for _, d in _item_photos(context)],
+                "data": [[base64.b64encode(d).decode()] for _, d in photos],
             }
         }
     )
@@ -211,7 +207,8 @@ def _mlflow(
     return servers, send
 
 
-def _stop(servers: list[subprocess.Popen]) -> None:
+def stop_servers(servers: list[subprocess.Popen]) -> None:
+    """SIGTERM each server's process group (started with start_new_session), SIGKILL after 30 s."""
     import signal
 
     for server in servers:
@@ -224,6 +221,7 @@ def _stop(servers: list[subprocess.Popen]) -> None:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
 def run(context: BenchContext, tracking_uri: str = "sqlite:///mlruns/mlflow.db") -> ScenarioResult:
@@ -233,10 +231,11 @@ def run(context: BenchContext, tracking_uri: str = "sqlite:///mlruns/mlflow.db")
     with tempfile.TemporaryDirectory() as scratch:
         servers: list[subprocess.Popen] = []
         try:
-            server, ours = _ours(context, Path(scratch))
+            photos = _item_photos(context)
+            server, ours = _ours(context, photos, Path(scratch))
             servers.append(server)
             targets = {"secondlook serve": ours}
-            started = _mlflow(context, tracking_uri)
+            started = _mlflow(context, photos, tracking_uri)
             if started is None:
                 notes.append("mlflow models serve: the bundles name no MLflow run, not measured")
             else:
@@ -248,7 +247,7 @@ def run(context: BenchContext, tracking_uri: str = "sqlite:///mlruns/mlflow.db")
                     results[name, clients] = load(send, clients, settings.api_seconds)
                     rows.append({"server": name, "clients": clients, **results[name, clients]})
         finally:
-            _stop(servers)
+            stop_servers(servers)
     mlflow_name = "mlflow models serve (pyfunc, 2 servers)"
     for clients in settings.api_clients:
         if (mlflow_name, clients) in results:

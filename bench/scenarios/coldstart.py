@@ -34,12 +34,9 @@ def _seconds(command: list[str], env: dict[str, str]) -> float:
 
 
 def run(context: BenchContext) -> ScenarioResult:
-    from data.manifest import read_manifest, resolve_image_path
+    from data.manifest import resolve_image_path
 
-    frame = read_manifest(context.manifest)
-    test = frame[frame["split"] == "test"]
-    item = (test if not test.empty else frame).groupby("item_id", sort=False).head(8)
-    first = item[item["item_id"] == item["item_id"].iloc[0]]
+    first = context.first_test_item()
     photos = [str(resolve_image_path(context.manifest, p)) for p in first["image_path"]]
     views = [arg for v in first["view"] for arg in ("--view", str(v))]
     env = {

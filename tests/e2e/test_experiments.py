@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 import requests
 import yaml
 
+from bench.scenarios.api import stop_servers
 from tests.e2e.project import VENV, project_env, run
 from tests.integration.service import free_port
 
@@ -95,19 +94,10 @@ def test_make_demo_serves_the_web_page(demo_project):
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
         assert page.status_code == 200 and "<html" in page.text.lower()
     finally:
-        os_killpg(server)
+        stop_servers([server])
     output = server.stdout.read()
     assert f"http://127.0.0.1:{port}/" in output
     assert re.search(r"^key \S+ \(appraiser, demo\): \S+$", output, re.MULTILINE), output
-
-
-def os_killpg(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def test_notebooks_are_committed_without_outputs():

@@ -11,10 +11,8 @@ Ports and the example PostgreSQL URL are replaced by free ones and a real test d
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ import pandas as pd
 import pytest
 import requests
 
+from bench.scenarios.api import stop_servers
 from secondlook.cli import cli
 from tests.dataset_trees import abo_tree, fashion_tree, image, mvtec_tree
 from tests.e2e.project import ROOT, installed_venv, project_env
@@ -247,10 +246,4 @@ def test_every_bash_block_runs(readme_project: Path, request: pytest.FixtureRequ
                 f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}"
             )
     finally:
-        for server in servers:
-            os.killpg(server.pid, signal.SIGTERM)
-        for server in servers:
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+        stop_servers(servers)

@@ -66,7 +66,7 @@ class _FailingOnce:
     """The real panel, except that its first judge call fails (as a broken session would)."""
 
     def __init__(self, panel: ReviewerPanel) -> None:
-        self.preparer, self.panel, self.failed = panel.preparer, panel, False
+        self.request, self.panel, self.failed = panel.request, panel, False
 
     def judge(self, items, max_batch):
         if not self.failed:
