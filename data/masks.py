@@ -41,6 +41,21 @@ def unpack_bits(packed: np.ndarray, classes: int) -> np.ndarray:
     return ((np.asarray(packed, np.uint8)[None] >> bits[:, None, None]) & 1).astype(bool)
 
 
+def shrink_bitmask(packed: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A bitmask at a lower resolution (width, height) where a cell has a class's bit when any
+    pixel it covers had it: a one-pixel scratch survives, where nearest-neighbour sampling
+    would keep a random dotted fraction of it."""
+    packed = np.asarray(packed, np.uint8)
+    out = np.zeros((size[1], size[0]), np.uint8)
+    for bit in range(8):
+        layer = (packed >> bit) & 1
+        if not layer.any():
+            continue
+        covered = np.asarray(Image.fromarray(layer * 255).resize(size, Image.Resampling.BOX)) > 0
+        out |= covered.astype(np.uint8) << bit
+    return out
+
+
 def encode_bitmask(channels: np.ndarray) -> Image.Image:
     """(C, H, W) booleans, one channel per defect class -> an 8-bit bitmask PNG image."""
     return Image.fromarray(pack_bits(channels), mode="L")

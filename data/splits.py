@@ -8,16 +8,24 @@ DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.15, 0.15)
 
 
 def split_for_item(
-    item_id: str, seed: int = 0, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    item_id: str,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
+    namespace: str = "",
 ) -> str:
-    """'train', 'val' or 'test' from a hash of (seed, item_id): stable across runs and machines.
+    """'train', 'val' or 'test' from a hash of (namespace, seed, item_id): stable across runs
+    and machines.
 
     A different seed gives a different partition, which is how the two reviewers get
-    different train/validation splits of the same data.
+    different train/validation splits of the same data. A different `namespace` gives a
+    partition independent of every partition of another namespace, whatever the seeds: a
+    reviewer's own split of the benchmark's training items must not depend on how the
+    benchmark itself was split (with equal seeds, every item the benchmark put in `train`
+    would land in the reviewer's `train` too, and its validation set would be empty).
     """
     if abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
         raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
-    digest = hashlib.sha256(f"{seed}:{item_id}".encode()).digest()
+    digest = hashlib.sha256(f"{namespace}{seed}:{item_id}".encode()).digest()
     position = int.from_bytes(digest[:8], "big") / 2**64
     if position < fractions[0]:
         return "train"

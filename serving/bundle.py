@@ -26,7 +26,7 @@ from data.taxonomy import Taxonomy, load_taxonomy
 from serving.preprocess import PreprocessSpec
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
 
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 2  # 2: a category head; a class-activation map for the evidence only
 METADATA_KEY = "secondlook"
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.md"
@@ -34,8 +34,11 @@ CARD_FILE = "card.md"
 # Task -> how its output is read. Classification outputs are logits (softmax with the
 # task's temperature); condition grade is CORAL cumulative logits; evidence is one logit
 # per photo (sigmoid); defects are per-class mask probabilities at 1/4 resolution.
-CLASSIFICATION_TASKS = ("view", "hardware_type", "hardware_finish", "stamp_type")
+CLASSIFICATION_TASKS = ("view", "category", "hardware_type", "hardware_finish", "stamp_type")
 ORDINAL_TASK = "condition_grade"
+# Item labels a photo shows only from some views (a close-up of a buckle shows no bag shape):
+# trained, evaluated and reported on those views only.
+VISIBLE_IN: dict[str, tuple[str, ...]] = {"category": ("overall",)}
 EVIDENCE = "evidence"
 DEFECTS = "defects"
 CAM_PREFIX = "cam_"
@@ -63,10 +66,9 @@ def embed_metadata(model_proto: Any, metadata: dict[str, Any]) -> str:
 
 
 def output_names(taxonomy: Taxonomy) -> dict[str, str]:
-    """The graph's output name for every task head and class-activation map."""
+    """The graph's output name for every task head and the evidence's class-activation map."""
     names = {task: task for task in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE, DEFECTS)}
-    for task in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE):
-        names[CAM_PREFIX + task] = CAM_PREFIX + task
+    names[CAM_PREFIX + EVIDENCE] = CAM_PREFIX + EVIDENCE  # where a photo's evidence lies
     return names
 
 
@@ -77,6 +79,7 @@ class Predictions:
     probabilities: dict[str, np.ndarray]  # task -> (N, K) class probabilities
     evidence: np.ndarray  # (N,) P(photo shows a counterfeit cue)
     defects: np.ndarray  # (N, D, h, w) mask probabilities
+    grade_logits: np.ndarray  # (N, K-1) ordinal logits; an item's grade is `serving.condition`'s
     cams: dict[str, np.ndarray] = field(default_factory=dict)  # task -> (N, K, h', w')
 
     def labels(self, task: str, taxonomy: Taxonomy) -> list[str]:
@@ -89,6 +92,7 @@ class Predictions:
             {task: p[rows] for task, p in self.probabilities.items()},
             self.evidence[rows],
             self.defects[rows],
+            self.grade_logits[rows],
             {task: c[rows] for task, c in self.cams.items()},
         )
 
@@ -99,6 +103,7 @@ class Predictions:
             {task: np.concatenate([p.probabilities[task] for p in parts]) for task in parts[0].probabilities},
             np.concatenate([p.evidence for p in parts]),
             np.concatenate([p.defects for p in parts]),
+            np.concatenate([p.grade_logits for p in parts]),
             {task: np.concatenate([p.cams[task] for p in parts]) for task in parts[0].cams},
         )
 
@@ -210,5 +215,6 @@ class Bundle:
             probabilities=probabilities,
             evidence=sigmoid(raw[EVIDENCE] / t.get(EVIDENCE, 1.0)),
             defects=raw[DEFECTS],
+            grade_logits=raw[ORDINAL_TASK],
             cams={k[len(CAM_PREFIX) :]: v for k, v in raw.items() if k.startswith(CAM_PREFIX)},
         )

@@ -17,14 +17,20 @@ import numpy as np
 from PIL import Image
 
 from data.taxonomy import Taxonomy, load_taxonomy
-from serving.bundle import Bundle, Predictions
+from serving.bundle import ORDINAL_TASK, VISIBLE_IN, Bundle, Predictions
+from serving.condition import item_grade_probabilities
 from serving.evidence import item_counterfeit_probability
 from serving.preprocess import PreprocessSpec, preprocess_batch
 from serving.quality import QualityReport, QualityThresholds, assess_quality
 from serving.verdict import PhotoAssessment, Policy, Verdict, decide
 
 DEFECT_THRESHOLD = 0.5
-PHOTO_TASKS = ("hardware_type", "hardware_finish", "stamp_type")
+PHOTO_TASKS = ("category", "hardware_type", "hardware_finish", "stamp_type")
+
+
+def shows(taxonomy: Taxonomy, task: str, view: str) -> bool:
+    """Whether a photo of this view shows the task's label (see `serving.bundle.VISIBLE_IN`)."""
+    return taxonomy.applies(task, view) and view in VISIBLE_IN.get(task, (view,))
 
 
 @dataclass
@@ -183,7 +189,7 @@ class ReviewerPanel:
         view_classes = taxonomy.classes("view")
         mean = {
             task: np.mean([p.probabilities[task] for p in predictions.values()], axis=0)
-            for task in ("view", *PHOTO_TASKS, "condition_grade")
+            for task in ("view", *PHOTO_TASKS)
         }
         masks = np.mean([p.defects for p in predictions.values()], axis=0)
         photos: list[PhotoFindings] = []
@@ -196,14 +202,9 @@ class ReviewerPanel:
             confidence = float(mean["view"][i][view_classes.index(view)])
             labels = {}
             for task in PHOTO_TASKS:
-                if taxonomy.applies(task, view):
+                if shows(taxonomy, task, view):
                     k = int(mean[task][i].argmax())
                     labels[task] = {"label": taxonomy.classes(task)[k], "confidence": float(mean[task][i][k])}
-            grade = int(mean["condition_grade"][i].argmax())
-            labels["condition_grade"] = {
-                "label": taxonomy.classes("condition_grade")[grade],
-                "confidence": float(mean["condition_grade"][i][grade]),
-            }
             evidence = {name: float(p.evidence[i]) for name, p in predictions.items()}
             photos.append(
                 PhotoFindings(
@@ -225,9 +226,21 @@ class ReviewerPanel:
             verdict,
             item_scores,
             photos,
-            condition_report(mean["condition_grade"], photos, taxonomy),
+            condition_report(self._item_grade(predictions), photos, taxonomy),
             self.models,
             {"inference_ms": inference_ms, "total_ms": inference_ms + findings_ms},
+        )
+
+    def _item_grade(self, predictions: dict[str, Predictions]) -> np.ndarray:
+        """The item's grade probabilities: each reviewer's aggregation of its photos, averaged."""
+        return np.mean(
+            [
+                item_grade_probabilities(
+                    p.grade_logits, self.bundles[name].temperatures.get(ORDINAL_TASK, 1.0)
+                )
+                for name, p in predictions.items()
+            ],
+            axis=0,
         )
 
 
@@ -239,15 +252,14 @@ def _predict_in_batches(bundle: Bundle, batch: np.ndarray, max_batch: int) -> Pr
 def condition_report(
     grade_probabilities: np.ndarray, photos: list[PhotoFindings], taxonomy: Taxonomy
 ) -> dict:
-    """The item's grade (photo probabilities averaged) and its defects by class."""
-    mean = grade_probabilities.mean(axis=0)
-    k = int(mean.argmax())
+    """The item's grade (its (K,) probabilities, see `serving.condition`) and its defects by class."""
+    k = int(grade_probabilities.argmax())
     defects: dict[str, list[int]] = {}
     for photo in photos:
         for finding in photo.defects:
             defects.setdefault(finding["class"], []).append(photo.index)
     return {
         "grade": taxonomy.classes("condition_grade")[k],
-        "confidence": float(mean[k]),
+        "confidence": float(grade_probabilities[k]),
         "defects": [{"class": c, "photos": p} for c, p in sorted(defects.items())],
     }

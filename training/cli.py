@@ -23,14 +23,17 @@ import click
     help="Override a config value, e.g. --set train.epochs=3 (repeatable).",
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last complete epoch.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress bars (one line per stage and epoch stays).")
 def train(config_path: Path, overrides: tuple[str, ...], resume: bool, quiet: bool) -> None:
-    """Train one reviewer: checkpoints, calibration and an MLflow run."""
+    """Train one reviewer: checkpoints, calibration and an MLflow run.
+
+    Prints a line per stage and per epoch (loss, validation figures, ETA) and, at the end,
+    every head's calibrated validation figure."""
     from training.config import load_config
     from training.train import train as run_training
 
     config = load_config(config_path, list(overrides))
-    run_dir = run_training(config, resume=resume, progress=not quiet)
+    run_dir = run_training(config, resume=resume, progress=not quiet, report=click.echo)
     click.echo(f"trained {config.name}: {run_dir / 'model.safetensors'}")
 
 
@@ -70,9 +73,11 @@ def evaluate(
         raise click.UsageError("give exactly one of --checkpoint or --bundle")
     from serving.registry import resolve_bundle
     from training.evaluate import evaluate as run_evaluation
+    from training.evaluate import headline, headline_table
 
     model_path = checkpoint if checkpoint is not None else resolve_bundle(bundle)
     metrics = run_evaluation(model_path, manifest, split, out_dir, workers)
+    click.echo(headline_table(headline(metrics)))
     item = metrics["authenticity_item"]
     click.echo(
         f"item authenticity accuracy {item['accuracy']:.3f} (AUC {item['roc_auc']:.3f}, n={item['n']}); "

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from secondlook.yamlfile import load_yaml, validation_message
 
@@ -29,12 +29,19 @@ class DataConfig(_Section):
     val_fraction: float = Field(0.15, gt=0, lt=1)
     max_items: int | None = Field(None, ge=2)  # cap for quick runs; None = all
     workers: int = Field(2, ge=0)  # data-loading processes
+    # With model.frozen_levels > 0: run each photo through the frozen levels once, before the
+    # first epoch, and train on the cached maps (photos are then not augmented).
+    cache_features: bool = True
 
 
 class ModelConfig(_Section):
     backbone: str = "resnet18"
+    # ImageNet weights from this machine (training/weights.py): pretrained_path, then the
+    # Hugging Face / torch hub cache, then an installed weights package. Never downloaded.
     pretrained: bool = False
-    pretrained_path: Path | None = None  # a local .safetensors/.pth file, or the HF cache
+    pretrained_path: Path | None = None  # a local .safetensors/.pth/.bin state dict
+    # Feature levels (strides 2, 4, 8, ...) kept at their ImageNet weights: 0 trains everything.
+    frozen_levels: int = Field(0, ge=0)
     drop_rate: float = Field(0.1, ge=0, lt=1)
     seg_channels: int = Field(64, ge=8)
 
@@ -48,6 +55,7 @@ class TrainLoopConfig(_Section):
     epochs: int = Field(10, ge=1)
     batch_items: int = Field(8, ge=1)  # items per batch; all photos of an item travel together
     lr: float = Field(2e-3, gt=0)
+    head_lr_scale: float = Field(1.0, gt=0)  # the heads' learning rate, as a multiple of lr
     weight_decay: float = Field(0.05, ge=0)
     warmup_epochs: float = Field(1.0, ge=0)
     class_weights: bool = False
@@ -62,6 +70,7 @@ class TrainLoopConfig(_Section):
 
 class LossWeights(_Section):
     view: float = 0.5
+    category: float = 0.5
     hardware_type: float = 0.5
     hardware_finish: float = 0.5
     stamp_type: float = 0.5
@@ -69,6 +78,7 @@ class LossWeights(_Section):
     evidence: float = 2.0
     item_evidence: float = 1.0
     defects: float = 1.0
+    defect_presence: float = 1.0
 
 
 class TrackingConfig(_Section):
@@ -94,6 +104,19 @@ class TrainConfig(_Section):
         if not value or any(c in value for c in "/\\ "):
             raise ValueError("name must be a plain word (it names folders and runs)")
         return value
+
+    @model_validator(mode="after")
+    def _cached_photos_are_not_augmented(self) -> TrainConfig:
+        if self.model.frozen_levels and self.data.cache_features and self.train.augment != "none":
+            raise ValueError(
+                "train.augment must be none when frozen features are cached (model.frozen_levels > 0 "
+                "with data.cache_features); set data.cache_features=false to augment every epoch"
+            )
+        return self
+
+    @property
+    def caches_features(self) -> bool:
+        return bool(self.model.frozen_levels) and self.data.cache_features
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -2,8 +2,9 @@
 
 Each photo is decoded with the safe decoder, augmented by albumentations (with its
 defect bitmask), then turned into model input by serving's one `preprocess`. Masks are
-brought to the segmentation head's 1/4 resolution. Randomness is seeded per
-(seed, epoch, photo), so an interrupted run resumes onto the same batches.
+brought to the segmentation head's 1/4 resolution (a cell is a defect where any pixel is).
+Randomness is seeded per (seed, epoch, photo), so an interrupted run resumes onto the same
+batches.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch.utils.data import Dataset, Sampler
 
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
-from data.masks import load_bitmask, unpack_bits
+from data.masks import load_bitmask, shrink_bitmask, unpack_bits
 from data.splits import split_for_item
 from data.taxonomy import Taxonomy, load_taxonomy
 from serving.preprocess import PreprocessSpec, normalise, resize
@@ -28,6 +29,7 @@ from training.augment import build_augment
 from training.targets import CLASSIFICATION_TASKS, Targets, build_targets
 
 SEG_STRIDE = 4
+REVIEWER_NAMESPACE = "reviewer:"  # hashes a reviewer's partition apart from the benchmark's split
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,9 @@ def reviewer_splits(
     split = frame["split"].fillna("train").replace("", "train")
     pool = frame[split.eq("train").to_numpy()]
     fractions = (1.0 - val_fraction, val_fraction, 0.0)
-    part = pool["item_id"].map(lambda item: split_for_item(str(item), split_seed, fractions))
+    part = pool["item_id"].map(
+        lambda item: split_for_item(str(item), split_seed, fractions, namespace=REVIEWER_NAMESPACE)
+    )
     return Splits(
         train=pool[part == "train"].reset_index(drop=True),
         val=pool[part == "val"].reset_index(drop=True),
@@ -118,9 +122,7 @@ class PhotoDataset(Dataset):
             out = self.augment(image=pixels, mask=packed)
             pixels, packed = out["image"], out["mask"]
         tensor = normalise(np.asarray(resize(Image.fromarray(pixels), self.spec)), self.spec)
-        small = np.asarray(
-            Image.fromarray(packed).resize((self.mask_size, self.mask_size), Image.Resampling.NEAREST)
-        )
+        small = shrink_bitmask(packed, (self.mask_size, self.mask_size))
         mask = unpack_bits(small, self.n_defects).astype(np.float32)
         t = self.targets
         item = {

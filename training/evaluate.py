@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader
 
 from data.manifest import read_manifest, split_list
 from data.taxonomy import load_taxonomy
-from serving.bundle import Bundle
+from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK, Bundle
+from serving.condition import item_grade_logits
 from serving.evidence import item_scores
 from serving.preprocess import PreprocessSpec
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
@@ -33,9 +34,56 @@ from training.metrics import (
     labelled_items,
     macro_f1,
 )
-from training.model import DEFECTS, EVIDENCE, Reviewer
-from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
-from training.train import MASK_TARGET, collect, gather
+from training.model import Reviewer
+from training.predict import MASK_TARGET, collect, gather
+
+CHECKPOINT_FORMAT_VERSION = 2  # training.train.FORMAT_VERSION: what `load_reviewer` can rebuild
+
+# The figure each head is judged by, in the order tables show them:
+# (short key, what a reader sees, section of `compute_metrics`' result, field).
+HEADLINE: tuple[tuple[str, str, str, str], ...] = (
+    ("view", "view", "view", "accuracy"),
+    ("category", "category (overall photos)", "category", "accuracy"),
+    ("hardware_type", "hardware type", "hardware_type", "accuracy"),
+    ("hardware_finish", "hardware finish", "hardware_finish", "accuracy"),
+    ("stamp_type", "stamp type", "stamp_type", "accuracy"),
+    ("condition", "condition grade, item exact", "condition_grade", "exact"),
+    ("condition_within_one", "condition grade, item within one", "condition_grade", "within_one"),
+    ("defects_auroc", "defects, pixel AUROC (mean of classes)", "defects_mean", "pixel_auroc"),
+    ("evidence", "counterfeit evidence, photo accuracy", "evidence", "accuracy"),
+    ("item_auc", "authenticity, item ROC-AUC", "authenticity_item", "roc_auc"),
+)
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, float]:
+    """The one figure per head (see HEADLINE) from `compute_metrics`' result, by short key."""
+    return {
+        key: float(metrics.get(section, {}).get(field, float("nan"))) for key, _, section, field in HEADLINE
+    }
+
+
+def headline_table(figures: dict[str, float]) -> str:
+    """`headline`'s figures as a Markdown table, one row per head."""
+    rows = ["| head | figure |", "|---|---|"]
+    rows += [f"| {label} | {figures[key]:.3f} |" for key, label, _, _ in HEADLINE]
+    return "\n".join(rows)
+
+
+def item_grade_logits_table(
+    predictions: dict[str, np.ndarray], dataset: PhotoDataset
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each item with a known grade: its grade logits (serving's aggregation of all its photos)
+    and its grade. Returns ((items, K-1) logits, (items,) grade indices)."""
+    items = dataset.frame["item_id"].astype(str).to_numpy()
+    grade = dataset.targets.condition
+    logits, grades = [], []
+    for item in pd.unique(items):
+        rows = items == item
+        if grade[rows].max() >= 0:
+            logits.append(item_grade_logits(predictions[ORDINAL_TASK][rows]))
+            grades.append(int(grade[rows].max()))
+    width = predictions[ORDINAL_TASK].shape[1]
+    return np.asarray(logits, np.float64).reshape(-1, width), np.asarray(grades, np.int64)
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -71,8 +119,18 @@ def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
             f"{checkpoint} was trained on taxonomy {metadata['taxonomy']['taxonomy_version']} "
             f"(hash {metadata['taxonomy']['taxonomy_hash'][:12]}), not the current one"
         )
+    if metadata.get("format_version") != CHECKPOINT_FORMAT_VERSION:
+        raise ValueError(
+            f"{checkpoint}: checkpoint format {metadata.get('format_version')!r}; this secondlook reads "
+            f"format {CHECKPOINT_FORMAT_VERSION}: retrain it"
+        )
     model_config = metadata["config"]["model"]
-    model = Reviewer(metadata["backbone"], seg_channels=model_config["seg_channels"], drop_rate=0.0)
+    model = Reviewer(
+        metadata["backbone"],
+        seg_channels=model_config["seg_channels"],
+        drop_rate=0.0,
+        frozen_levels=model_config.get("frozen_levels", 0),
+    )
     model.load_state_dict(load_weights(checkpoint))
     model.eval()
     return model, metadata
@@ -146,15 +204,7 @@ def compute_metrics(
             "ece": multiclass_ece(predictions[task], t.classes[task], temperature),
             "n": int((t.classes[task] >= 0).sum()),
         }
-    grade_probs = ordinal_probabilities(predictions[ORDINAL_TASK], temperatures.get(ORDINAL_TASK, 1.0))
-    grade, known = grade_probs.argmax(1), t.condition >= 0
-    metrics["condition_grade"] = {
-        "exact": accuracy(grade, t.condition),
-        "within_one": float((np.abs(grade[known] - t.condition[known]) <= 1).mean())
-        if known.any()
-        else float("nan"),
-        "n": int(known.sum()),
-    }
+    metrics["condition_grade"] = condition_metrics(predictions, dataset, temperatures.get(ORDINAL_TASK, 1.0))
     evidence = sigmoid(predictions[EVIDENCE] / temperatures.get(EVIDENCE, 1.0))
     known = t.evidence >= 0
     metrics["evidence"] = {
@@ -183,8 +233,23 @@ def compute_metrics(
         for r in (0.005, 0.01, 0.02, 0.05)
     }
     metrics["defects"] = defect_metrics(predictions, dataset)
+    aurocs = [v["pixel_auroc"] for v in metrics["defects"].values() if not np.isnan(v["pixel_auroc"])]
+    metrics["defects_mean"] = {"pixel_auroc": float(np.mean(aurocs)) if aurocs else float("nan")}
     metrics["cues"] = cue_table(dataset, evidence, scores)
     return metrics
+
+
+def condition_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset, temperature: float) -> dict:
+    """Item grade (serving's aggregation of all the item's photos) against the item's grade."""
+    logits, grades = item_grade_logits_table(predictions, dataset)
+    if not len(grades):
+        return {"exact": float("nan"), "within_one": float("nan"), "n": 0}
+    predicted = ordinal_probabilities(logits, temperature).argmax(1)
+    return {
+        "exact": float((predicted == grades).mean()),
+        "within_one": float((np.abs(predicted - grades) <= 1).mean()),
+        "n": len(grades),
+    }
 
 
 def defect_metrics(

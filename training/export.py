@@ -99,13 +99,14 @@ def bundle_metadata(
         "outputs": output_names(taxonomy),
         "output_kinds": {
             "view": "logits",
+            "category": "logits",
             "hardware_type": "logits",
             "hardware_finish": "logits",
             "stamp_type": "logits",
-            "condition_grade": "ordinal_logits",
+            "condition_grade": "ordinal_logits (an item's grade: serving.condition)",
             "evidence": "logit",
             "defects": "probabilities_quarter_resolution",
-            "cam_*": "class_activation_logits",
+            "cam_evidence": "class_activation_logits",
         },
         "temperatures": checkpoint_meta["temperatures"],
         "calibration": checkpoint_meta.get("calibration", {}),
@@ -113,7 +114,12 @@ def bundle_metadata(
         "git_sha": provenance.get("git_sha") or checkpoint_meta.get("git_sha"),
         "data_manifest_sha256": provenance.get("data_manifest_sha256")
         or checkpoint_meta.get("data_manifest_sha256"),
-        "metrics": {k: v for k, v in val.items() if k.startswith("val_")},
+        "metrics": checkpoint_meta.get("val_calibrated")
+        or {k: v for k, v in val.items() if k.startswith("val_")},
+        "weights": {
+            "pretrained": bool(checkpoint_meta["config"]["model"].get("pretrained")),
+            "frozen_levels": int(checkpoint_meta["config"]["model"].get("frozen_levels", 0)),
+        },
         "opset": OPSET,
     }
 
@@ -129,11 +135,32 @@ def _export_graph(model: Reviewer, names: list[str], size: int, path: Path) -> N
         external_data=False,
         opset_version=OPSET,
         input_names=["image"],
-        output_names=names,
         dynamic_shapes=({0: batch},),
         verbose=False,
     )
     program.save(str(path), external_data=False)
+    import onnx
+
+    proto = onnx.load(str(path))
+    name_outputs(proto, names)
+    onnx.save(proto, str(path))
+
+
+def name_outputs(proto: Any, names: list[str]) -> None:
+    """Give the graph's outputs their task names. (The exporter's own `output_names` can collide
+    with an inner value it named after its op: a reshape called `view` beside the `view` head.)"""
+    graph = proto.graph
+    current = [output.name for output in graph.output]
+    inner = {v for node in graph.node for v in node.output} | {v.name for v in graph.initializer}
+    mapping = {value: f"{value}__inner" for value in inner if value in names and value not in current}
+    mapping.update(zip(current, names, strict=True))
+    for node in graph.node:
+        node.input[:] = [mapping.get(v, v) for v in node.input]
+        node.output[:] = [mapping.get(v, v) for v in node.output]
+    for value in (*graph.output, *graph.value_info):
+        value.name = mapping.get(value.name, value.name)
+    for initializer in graph.initializer:
+        initializer.name = mapping.get(initializer.name, initializer.name)
 
 
 def _embed_metadata(path: Path, metadata: dict[str, Any]) -> str:
@@ -179,18 +206,24 @@ def verify(
 def write_card(bundle_dir: Path, metadata: dict[str, Any], report: dict[str, Any]) -> None:
     calibration = metadata.get("calibration", {})
     metrics = metadata.get("metrics", {})
+    trained = metadata.get("weights", {})
+    weights = (
+        f"fine-tuned from ImageNet weights, its first {trained.get('frozen_levels', 0)} feature levels frozen"
+        if trained.get("pretrained")
+        else "trained from random weights"
+    )
     lines = [
         f"# Model card: {metadata['name']} {metadata['version']}",
         "",
         "## Intended use",
         "One of the two independent reviewers behind secondlook's dual-review authenticity verdict: "
-        "per photo, it predicts view, hardware type and finish, stamp type, condition grade, defect "
-        "masks and the probability that the photo shows a counterfeit cue. It is a second opinion "
-        "for appraisers, not a verdict on its own: the verdict policy combines two reviewers and "
-        "refers uncertain items to human experts.",
+        "per photo, it predicts view, category, hardware type and finish, stamp type, condition "
+        "grade, defect masks and the probability that the photo shows a counterfeit cue. It is a "
+        "second opinion for appraisers, not a verdict on its own: the verdict policy combines two "
+        "reviewers and refers uncertain items to human experts.",
         "",
         "## Model",
-        f"- Backbone: `{metadata['backbone']}`, trained from scratch; input "
+        f"- Backbone: `{metadata['backbone']}`, {weights}; input "
         f"{metadata['preprocess']['size']} px ({metadata['preprocess']['resize']}), RGB, NCHW.",
         f"- Taxonomy {metadata['taxonomy']['taxonomy_version']} "
         f"(hash `{metadata['taxonomy']['taxonomy_hash'][:16]}`).",
@@ -200,7 +233,7 @@ def write_card(bundle_dir: Path, metadata: dict[str, Any], report: dict[str, Any
         f"- Manifest sha256 `{str(metadata.get('data_manifest_sha256'))[:16]}`; MLflow run "
         f"`{metadata.get('mlflow_run_id')}`; code at git `{str(metadata.get('git_sha'))[:12]}`.",
         "",
-        "## Validation metrics (the reviewer's own validation split)",
+        "## Validation metrics (the reviewer's own validation split, calibrated)",
         *[f"- {k.removeprefix('val_')}: {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float))],
         "",
         "## Calibration (temperature scaling on validation)",
@@ -221,7 +254,8 @@ def write_card(bundle_dir: Path, metadata: dict[str, Any], report: dict[str, Any
         "- Counterfeit cues it was not trained on are invisible to it; an item without visible cue "
         "is scored authentic by the noisy-OR aggregation.",
         "- See the evaluation report of the training run for per-cue miss rates; at the time of "
-        "writing the CPU demo profile does not learn authenticity beyond chance.",
+        "writing the demo profile reads views, hardware and stamps but tells counterfeits barely "
+        "better than chance (README, Training results).",
     ]
     (bundle_dir / CARD_FILE).write_text("\n".join(lines) + "\n")
 

@@ -1,9 +1,11 @@
 """Multi-task loss with per-task masking of unknown labels.
 
 Every term ignores rows whose label is unknown (-1) for that task; a term with no known
-label in the batch contributes nothing. The item term is the multiple-instance loss: the
-noisy-OR of an item's photo evidence (the same aggregation serving uses) against the item
-label, which is all a real dataset may know about a counterfeit.
+label in the batch contributes nothing. Two terms are about the item, through the same
+aggregations serving uses (every photo of an item shares its batch): the multiple-instance
+evidence loss (noisy-OR of the photos' evidence against the item label, which is all a real
+dataset may know about a counterfeit) and the condition loss (the mean of the photos' grade
+logits against the item's grade, `serving.condition`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.config import LossWeights
-from training.model import DEFECTS, EVIDENCE
-from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
+from training.model import strongest_cells
 
 
 def ordinal_targets(grade: torch.Tensor, thresholds: int) -> torch.Tensor:
@@ -30,6 +32,26 @@ def item_log_authentic(
     log_no_cue = -F.softplus(evidence_logits.float())  # log(1 - sigmoid(x))
     sums = torch.zeros(len(items), device=evidence_logits.device).index_add_(0, inverse, log_no_cue)
     return items, sums
+
+
+def item_mean(values: torch.Tensor, item_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each item's mean of `values` (one row per photo): (each photo's item position, means)."""
+    items, inverse = torch.unique(item_index, return_inverse=True)
+    sums = values.new_zeros((len(items), *values.shape[1:])).index_add(0, inverse, values)
+    counts = torch.bincount(inverse, minlength=len(items)).to(values.dtype)
+    return inverse, sums / counts.view(-1, *([1] * (values.dim() - 1)))
+
+
+def condition_loss(
+    grade_logits: torch.Tensor, grade: torch.Tensor, item_index: torch.Tensor
+) -> torch.Tensor | None:
+    """Ordinal BCE of each item's mean grade logits against its grade (items with a known grade)."""
+    inverse, logits = item_mean(grade_logits.float(), item_index)
+    target = grade.new_full((len(logits),), -1).scatter_reduce(0, inverse, grade, "amax")
+    known = target >= 0
+    if not known.any():
+        return None
+    return F.binary_cross_entropy_with_logits(logits[known], ordinal_targets(target[known], logits.shape[1]))
 
 
 def mil_loss(
@@ -57,6 +79,15 @@ def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return bce + dice.mean()
 
 
+def defect_presence_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Multiple-instance loss of the defect maps: a photo shows a defect class when any of its
+    cells does, so the map's strongest cells (the pooling `defect_summary` reads) must fire on
+    photos that show the class and stay low on photos that do not."""
+    strongest = strongest_cells(logits.float())
+    present = masks.flatten(2).amax(2)
+    return F.binary_cross_entropy_with_logits(strongest, present)
+
+
 def multitask_loss(
     out: dict[str, torch.Tensor],
     batch: dict[str, torch.Tensor],
@@ -82,15 +113,11 @@ def multitask_loss(
                 F.cross_entropy(out[task].float(), target, weight=cw, ignore_index=-1),
                 getattr(weights, task),
             )
-    grade = batch[ORDINAL_TASK]
-    known = grade >= 0
-    if known.any():
-        logits = out[ORDINAL_TASK][known].float()
-        add(
-            ORDINAL_TASK,
-            F.binary_cross_entropy_with_logits(logits, ordinal_targets(grade[known], logits.shape[1])),
-            weights.condition_grade,
-        )
+    add(
+        ORDINAL_TASK,
+        condition_loss(out[ORDINAL_TASK], batch[ORDINAL_TASK], batch["item_index"]),
+        weights.condition_grade,
+    )
     evidence = batch[EVIDENCE]
     known = evidence >= 0
     if known.any():
@@ -107,4 +134,9 @@ def multitask_loss(
     known = batch["mask_known"]
     if known.any():
         add(DEFECTS, dice_bce(out[DEFECTS][known], batch["mask"][known]), weights.defects)
+        add(
+            "defect_presence",
+            defect_presence_loss(out[DEFECTS][known], batch["mask"][known]),
+            weights.defect_presence,
+        )
     return total, parts

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from serving.evidence import item_scores
-
 
 def accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
     known = target >= 0
@@ -72,13 +70,3 @@ def labelled_items(
     """(P(counterfeit), label) arrays of the labelled items; see `item_frame`."""
     frame = item_frame(scores, item_ids, item_labels)
     return frame["p_counterfeit"].to_numpy(float), frame["label"].to_numpy(int)
-
-
-def item_accuracy(
-    item_ids: np.ndarray, evidence_prob: np.ndarray, item_labels: np.ndarray
-) -> tuple[float, int]:
-    """Item-level authenticity accuracy with serving's aggregation at 0.5, and the item count."""
-    probability, label = labelled_items(item_scores(item_ids, evidence_prob), item_ids, item_labels)
-    if len(probability) == 0:
-        return float("nan"), 0
-    return float(((probability >= 0.5) == label.astype(bool)).mean()), len(probability)

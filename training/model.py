@@ -1,13 +1,23 @@
 """The reviewer: a timm backbone (`features_only`) with one head per task.
 
-- Classification heads (view, hardware type and finish, stamp type) and the counterfeit
-  evidence head are linear layers on globally pooled last-stage features, so a
-  class-activation map is that same linear layer applied at every position (`cams`).
-- Condition grade is ordinal: one shared score and K-1 ordered thresholds (CORAL).
-- Defects: a light FPN-style head over the stride-4 and last feature maps gives one mask
-  logit per class at 1/4 of the input resolution.
+- Classification heads (view, category, hardware type and finish, stamp type) are linear
+  layers on the globally pooled maps of every level from stride 8 down (colour and fine
+  shape survive there; the last level alone blurs them).
+- The counterfeit evidence head is a linear layer on the pooled last level, so its
+  class-activation map is that same layer applied at every position (`cams`).
+- Defects: an FPN-style head sums the feature maps of every level from stride 4 down to the
+  last (1x1 lateral convolutions, upsampled), then gives one mask logit per class at 1/4 of
+  the input resolution.
+- Condition grade is ordinal (CORAL: one shared score and K-1 ordered thresholds). Its score
+  reads the pooled features and a summary of the photo's own defect maps (how surely and how
+  much it shows each defect class) weighted by its predicted view, because a grade is mostly
+  a count of defects across the item's photos; an item's grade is the mean of its photos'
+  logits (`serving.condition`).
 
-`pretrained=True` loads weights only from a local file or an already populated cache.
+The first `frozen_levels` feature levels of the backbone keep their ImageNet weights and
+batch-norm statistics: `frozen_features` is a pure function of the photo, so training can
+compute it once per photo and cache it, and train the rest (`forward_from_frozen`) for many
+epochs at a fraction of the cost of the whole network.
 """
 
 from __future__ import annotations
@@ -20,55 +30,36 @@ from torch import nn
 from torch.nn import functional as F
 
 from data.taxonomy import Taxonomy, load_taxonomy
-from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
+from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
+from training.weights import load_pretrained
 
-EVIDENCE = "evidence"
-DEFECTS = "defects"
-
-
-class PretrainedWeightsMissing(FileNotFoundError):
-    """Pretrained weights were asked for but are not on this machine."""
+DEFECT_SUMMARY_TOP_K = 16  # pixels of each defect map averaged for "how strongly is it there"
 
 
-def cached_pretrained_file(name: str) -> Path | None:
-    """Where this machine already holds pretrained weights for `name`: the Hugging Face cache
-    (timm's hub id) or torch hub's checkpoint folder (timm's URL). Never touches the network."""
-    cfg = timm.models.get_pretrained_cfg(name)
-    if cfg is None:
-        return None
-    if cfg.hf_hub_id:
-        from huggingface_hub import try_to_load_from_cache
-
-        repo = cfg.hf_hub_id.split("@")[0]
-        for filename in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
-            found = try_to_load_from_cache(repo, filename)
-            if isinstance(found, str):
-                return Path(found)
-    if cfg.url:
-        candidate = Path(torch.hub.get_dir()) / "checkpoints" / cfg.url.rsplit("/", 1)[-1]
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def create_backbone(name: str, pretrained: bool, pretrained_path: Path | None) -> nn.Module:
-    """A timm `features_only` backbone; weights come from a local file or cache, never the network."""
+def create_backbone(name: str, pretrained: bool, pretrained_path: Path | None = None) -> nn.Module:
+    """A timm `features_only` backbone; weights come from this machine, never the network
+    (see `training.weights`)."""
     if not timm.is_model(name):
         raise ValueError(f"unknown timm backbone {name!r}; see timm.list_models()")
-    if not pretrained:
-        return timm.create_model(name, pretrained=False, features_only=True)
-    path = Path(pretrained_path) if pretrained_path is not None else cached_pretrained_file(name)
-    if pretrained_path is not None and not path.is_file():
-        raise PretrainedWeightsMissing(f"pretrained_path {path} does not exist")
-    if path is None:
-        raise PretrainedWeightsMissing(
-            f"no local pretrained weights for {name}: put a .safetensors or .pth file on this machine "
-            "and set model.pretrained_path, or populate the Hugging Face cache (HF_HOME) where a network "
-            "is available, or train from scratch with model.pretrained=false"
-        )
-    return timm.create_model(
-        name, pretrained=True, features_only=True, pretrained_cfg_overlay={"file": str(path)}
-    )
+    backbone = timm.create_model(name, pretrained=False, features_only=True)
+    if pretrained:
+        load_pretrained(backbone, name, pretrained_path)
+    return backbone
+
+
+def backbone_layers(backbone: nn.Module) -> tuple[list[nn.Module], list[int]]:
+    """The backbone's layers in the order they run, and the layer after which each feature
+    level is taken; what lets the backbone be cut between two levels."""
+    from timm.models._features import FeatureDictNet
+
+    if isinstance(backbone, FeatureDictNet):  # ResNets and most other families
+        names = list(backbone.keys())
+        return [backbone[n] for n in names], [names.index(n) for n in backbone.return_layers]
+    if all(hasattr(backbone, a) for a in ("conv_stem", "bn1", "blocks", "_stage_out_idx")):
+        # EfficientNet / MobileNet families: stem, then blocks; stage s ends after block s-1.
+        layers = [backbone.conv_stem, backbone.bn1, *backbone.blocks]
+        return layers, [1 + stage for stage in sorted(backbone._stage_out_idx)]
+    raise ValueError(f"model.frozen_levels: cannot cut a {type(backbone).__name__} backbone between levels")
 
 
 class OrdinalHead(nn.Module):
@@ -79,14 +70,47 @@ class OrdinalHead(nn.Module):
         self.score = nn.Linear(channels, 1, bias=False)
         self.thresholds = nn.Parameter(torch.linspace(1.0, -1.0, classes - 1))
 
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.score(pooled) + self.thresholds
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score(x) + self.thresholds
 
-    def cam(self, features: torch.Tensor) -> torch.Tensor:
-        return (
-            torch.einsum("c,bchw->bhw", self.score.weight[0], features)[:, None]
-            + self.thresholds[None, :, None, None]
+
+class DefectHead(nn.Module):
+    """Feature maps of several levels -> (B, classes, H/4, W/4) mask logits."""
+
+    def __init__(self, channels: list[int], width: int, classes: int) -> None:
+        super().__init__()
+        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in channels])
+        self.head = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, classes, 1),
         )
+
+    def forward(self, maps: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        fine = maps[0].shape[-2:]
+        total = self.lateral[0](maps[0])
+        for lateral, x in zip(self.lateral[1:], maps[1:], strict=True):
+            total = total + F.interpolate(lateral(x), size=fine, mode="bilinear", align_corners=False)
+        logits = self.head(total)
+        if logits.shape[-2:] != size:
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits
+
+
+def strongest_cells(defect_logits: torch.Tensor) -> torch.Tensor:
+    """(B, D, h, w) -> (B, D): the mean of each map's DEFECT_SUMMARY_TOP_K highest values."""
+    flat = defect_logits.flatten(2)
+    return flat.topk(min(DEFECT_SUMMARY_TOP_K, flat.shape[-1]), dim=2).values.mean(2)
+
+
+def defect_summary(defect_logits: torch.Tensor) -> torch.Tensor:
+    """(B, D, h, w) mask logits -> (B, 2D): per class, how surely the photo shows it (its
+    strongest cells, as a log-probability) and how much of it there is (the log of the mean
+    squared probability: an area that ignores faint noise)."""
+    p = torch.sigmoid(defect_logits)
+    shown = F.logsigmoid(strongest_cells(defect_logits))
+    return torch.cat([shown, torch.log((p * p).mean(dim=(2, 3)) + 1e-4)], dim=1)
 
 
 class Reviewer(nn.Module):
@@ -98,6 +122,7 @@ class Reviewer(nn.Module):
         pretrained_path: Path | None = None,
         drop_rate: float = 0.1,
         seg_channels: int = 64,
+        frozen_levels: int = 0,
     ) -> None:
         super().__init__()
         taxonomy = taxonomy or load_taxonomy()
@@ -105,62 +130,118 @@ class Reviewer(nn.Module):
         self.backbone = create_backbone(backbone, pretrained, pretrained_path)
         info = self.backbone.feature_info
         reductions, channels = info.reduction(), info.channels()
-        self.fine_index = max(i for i, r in enumerate(reductions) if r <= 4)
-        self.last_index = len(reductions) - 1
-        last_channels, fine_channels = channels[self.last_index], channels[self.fine_index]
+        if not 0 <= frozen_levels < len(reductions):
+            raise ValueError(
+                f"model.frozen_levels must be between 0 and {len(reductions) - 1} for {backbone}"
+            )
+        self.last_level = len(reductions) - 1
+        self.seg_levels = [i for i, r in enumerate(reductions) if r >= 4]
+        self.frozen_levels = frozen_levels
+        # Plain lists: the layers stay registered (and named in state dicts) under `backbone`.
+        self._layers, self._taps = backbone_layers(self.backbone) if frozen_levels else ([], [])
+        self._cut = self._taps[frozen_levels - 1] + 1 if frozen_levels else 0
+        for layer in self._layers[: self._cut]:
+            layer.requires_grad_(False)
+        self.pool_levels = [i for i, r in enumerate(reductions) if r >= 8]
+        pooled_channels = sum(channels[i] for i in self.pool_levels)
         self.dropout = nn.Dropout(drop_rate)
         self.heads = nn.ModuleDict(
-            {task: nn.Linear(last_channels, len(taxonomy.classes(task))) for task in CLASSIFICATION_TASKS}
+            {task: nn.Linear(pooled_channels, len(taxonomy.classes(task))) for task in CLASSIFICATION_TASKS}
         )
-        self.heads[EVIDENCE] = nn.Linear(last_channels, 1)
-        self.ordinal = OrdinalHead(last_channels, len(taxonomy.classes(ORDINAL_TASK)))
+        self.evidence = nn.Linear(channels[self.last_level], 1)
         n_defects = len(taxonomy.classes(DEFECTS))
-        self.seg_lateral = nn.Conv2d(fine_channels, seg_channels, 1)
-        self.seg_top = nn.Conv2d(last_channels, seg_channels, 1)
-        self.seg_head = nn.Sequential(
-            nn.Conv2d(seg_channels, seg_channels, 3, padding=1),
-            nn.BatchNorm2d(seg_channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(seg_channels, n_defects, 1),
+        self.defects = DefectHead([channels[i] for i in self.seg_levels], seg_channels, n_defects)
+        n_views = len(taxonomy.classes("view"))
+        self.ordinal = OrdinalHead(
+            pooled_channels + 2 * n_defects * n_views, len(taxonomy.classes(ORDINAL_TASK))
         )
 
-    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        maps = self.backbone(images)
-        return maps[self.fine_index], maps[self.last_index]
+    @property
+    def frozen_output_levels(self) -> list[int]:
+        """The feature levels `frozen_features` returns (the last one feeds the trainable part)."""
+        if not self.frozen_levels:
+            return []
+        used = [i for i in self.seg_levels if i < self.frozen_levels - 1]
+        return [*used, self.frozen_levels - 1]
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        fine, last = self.features(images)
-        return self._heads(fine, last, images.shape[-2:])
+    def train(self, mode: bool = True) -> Reviewer:
+        """Frozen layers stay in eval mode: their batch-norm statistics are ImageNet's."""
+        super().train(mode)
+        for layer in self._layers[: self._cut]:
+            layer.eval()
+        return self
+
+    def frozen_features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """What the frozen layers make of a batch of photos (the images themselves when
+        nothing is frozen): a pure function of the photo, safe to cache."""
+        if not self.frozen_levels:
+            return [images]
+        taps = {tap: level for level, tap in enumerate(self._taps)}
+        wanted = set(self.frozen_output_levels)
+        out, x = [], images
+        with torch.no_grad():
+            for index, layer in enumerate(self._layers[: self._cut]):
+                x = layer(x)
+                if taps.get(index) in wanted:
+                    out.append(x)
+        return out
+
+    def feature_maps(self, frozen: list[torch.Tensor]) -> dict[int, torch.Tensor]:
+        """Every feature level the heads use, from `frozen_features`' output."""
+        if not self.frozen_levels:
+            return dict(enumerate(self.backbone(frozen[0])))
+        maps = dict(zip(self.frozen_output_levels, frozen, strict=True))
+        taps = {tap: level for level, tap in enumerate(self._taps)}
+        x = frozen[-1]
+        for index in range(self._cut, len(self._layers)):
+            x = self._layers[index](x)
+            if index in taps:
+                maps[taps[index]] = x
+        return maps
+
+    def forward(
+        self,
+        images: torch.Tensor | None = None,
+        *,
+        frozen: list[torch.Tensor] | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Head outputs for a batch of photos, or for their cached `frozen_features` (with the
+        photos' `size`): one entry point, so that DistributedDataParallel sees both."""
+        if frozen is None:
+            if images is None:
+                raise ValueError("give images or frozen features")
+            frozen, size = self.frozen_features(images), (images.shape[-2], images.shape[-1])
+        if size is None:
+            raise ValueError("frozen features need the size of the photos they came from")
+        return self._heads(self.feature_maps(frozen), (size[0] // 4, size[1] // 4))
 
     def forward_with_cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Head outputs and class-activation maps (keys `cam_<task>`) from one backbone pass."""
-        fine, last = self.features(images)
-        out = self._heads(fine, last, images.shape[-2:])
-        out.update({f"cam_{task}": cam for task, cam in self._cams(last).items()})
+        maps = self.feature_maps(self.frozen_features(images))
+        out = self._heads(maps, (images.shape[-2] // 4, images.shape[-1] // 4))
+        out.update({f"cam_{task}": cam for task, cam in self._cams(maps[self.last_level]).items()})
         return out
 
     def cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Class-activation maps (B, K, h, w) at the last stage for every classification head."""
-        _, last = self.features(images)
-        return self._cams(last)
+        """The evidence head's class-activation map (B, 1, h, w) at the last level."""
+        maps = self.feature_maps(self.frozen_features(images))
+        return self._cams(maps[self.last_level])
 
-    def _heads(self, fine: torch.Tensor, last: torch.Tensor, size: torch.Size) -> dict[str, torch.Tensor]:
-        pooled = self.dropout(last.mean(dim=(2, 3)))
+    def _heads(self, maps: dict[int, torch.Tensor], mask_size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        pooled = self.dropout(torch.cat([maps[i].mean(dim=(2, 3)) for i in self.pool_levels], dim=1))
         out = {task: head(pooled) for task, head in self.heads.items()}
-        out[EVIDENCE] = out[EVIDENCE][:, 0]
-        out[ORDINAL_TASK] = self.ordinal(pooled)
-        top = F.interpolate(self.seg_top(last), size=fine.shape[-2:], mode="bilinear", align_corners=False)
-        seg = self.seg_head(self.seg_lateral(fine) + top)
-        target = (size[0] // 4, size[1] // 4)
-        if seg.shape[-2:] != target:
-            seg = F.interpolate(seg, size=target, mode="bilinear", align_corners=False)
-        out[DEFECTS] = seg
+        out[EVIDENCE] = self.evidence(self.dropout(maps[self.last_level].mean(dim=(2, 3))))[:, 0]
+        out[DEFECTS] = self.defects([maps[i] for i in self.seg_levels], mask_size)
+        # The grade learns from the defect maps, not through them (the masks stay pixel-
+        # supervised), and per predicted view: a scratch on a stamp close-up says more about
+        # wear than one on the overall photo.
+        summary = defect_summary(out[DEFECTS].detach())
+        view = torch.softmax(out["view"].detach(), dim=1)
+        by_view = (summary[:, :, None] * view[:, None, :]).flatten(1)
+        out[ORDINAL_TASK] = self.ordinal(torch.cat([pooled, by_view], dim=1))
         return out
 
     def _cams(self, last: torch.Tensor) -> dict[str, torch.Tensor]:
-        maps = {
-            task: torch.einsum("kc,bchw->bkhw", head.weight, last) + head.bias[None, :, None, None]
-            for task, head in self.heads.items()
-        }
-        maps[ORDINAL_TASK] = self.ordinal.cam(last)
-        return maps
+        head = self.evidence
+        return {EVIDENCE: torch.einsum("kc,bchw->bkhw", head.weight, last) + head.bias[None, :, None, None]}

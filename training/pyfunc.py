@@ -33,9 +33,9 @@ class ReviewerModel(mlflow.pyfunc.PythonModel):
 
         from data.decode import decode_image
         from data.taxonomy import load_taxonomy
+        from serving.bundle import CLASSIFICATION_TASKS
         from serving.preprocess import preprocess
         from serving.probabilities import ordinal_probabilities, sigmoid, softmax
-        from training.targets import CLASSIFICATION_TASKS
 
         images = [decode_image(base64.b64decode(value)) for value in model_input["image"]]
         batch = torch.from_numpy(np.stack([preprocess(image, self.spec) for image in images]))

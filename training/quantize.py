@@ -31,6 +31,7 @@ GATED_METRICS = (
     ("authenticity_item", "accuracy"),
     ("evidence", "accuracy"),
     ("view", "accuracy"),
+    ("category", "accuracy"),
     ("hardware_type", "accuracy"),
     ("hardware_finish", "accuracy"),
     ("stamp_type", "accuracy"),

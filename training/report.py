@@ -10,11 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from serving.bundle import CLASSIFICATION_TASKS, EVIDENCE
 from serving.evidence import item_scores
 from serving.probabilities import sigmoid, softmax
 from training.metrics import labelled_items
-from training.model import EVIDENCE
-from training.targets import CLASSIFICATION_TASKS
 
 
 def confusion_png(
@@ -107,9 +106,11 @@ def write_markdown_and_plots(
         f"{metrics['photos']} photos of {metrics['items']} items; "
         f"taxonomy {metadata['taxonomy']['taxonomy_version']}; MLflow run {metadata.get('mlflow_run_id')}.",
         "",
-        "| task | metric | value |",
-        "| --- | --- | --- |",
     ]
+    from training.evaluate import headline, headline_table
+
+    lines += ["## Every head", "", headline_table(headline(metrics)), "", "## All metrics", ""]
+    lines += ["| task | metric | value |", "| --- | --- | --- |"]
     for key in (*CLASSIFICATION_TASKS, "condition_grade", "evidence", "authenticity_item", "risk_coverage"):
         for name, value in metrics[key].items():
             lines.append(f"| {key} | {name} | {_fmt(value)} |")

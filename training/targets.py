@@ -14,9 +14,10 @@ import pandas as pd
 
 from data.manifest import parse_defects, split_list
 from data.taxonomy import Taxonomy
+from serving.bundle import CLASSIFICATION_TASKS, ORDINAL_TASK, VISIBLE_IN
 
-CLASSIFICATION_TASKS = ("view", "hardware_type", "hardware_finish", "stamp_type")
-ORDINAL_TASK = "condition_grade"
+__all__ = ["CLASSIFICATION_TASKS", "ORDINAL_TASK", "UNKNOWN", "Targets", "build_targets"]
+
 UNKNOWN = -1
 
 
@@ -25,7 +26,7 @@ class Targets:
     """Column arrays, one entry per manifest row."""
 
     classes: dict[str, np.ndarray]  # task -> int64 class index or -1
-    condition: np.ndarray  # int64 grade index (0 = A) or -1
+    condition: np.ndarray  # int64 grade index (0 = A) of the photo's item, or -1
     evidence: np.ndarray  # int64 1/0: this photo shows a counterfeit cue; -1 unknown
     item_label: np.ndarray  # int64 1 counterfeit / 0 authentic / -1 unknown
     item_index: np.ndarray  # int64 dense item number, for grouping photos into items
@@ -52,9 +53,30 @@ def photo_evidence(row_authenticity: object, cues: object, item_cues: object) ->
     return UNKNOWN
 
 
+def _visible(task: str, views: pd.Series, labels: np.ndarray) -> np.ndarray:
+    """A label stays known only on photos whose view can show it (`VISIBLE_IN`)."""
+    if task not in VISIBLE_IN:
+        return labels
+    return np.where(views.isin(VISIBLE_IN[task]).to_numpy(), labels, UNKNOWN)
+
+
+def item_condition(condition: np.ndarray, item_index: np.ndarray) -> np.ndarray:
+    """Each photo's item grade: the grade any photo of the item is labelled with (-1 if none).
+
+    A grade is a property of the item; the manifest gives it on the views it applies to, and
+    the condition loss trains on the item (the mean of all its photos' logits)."""
+    best = np.full(int(item_index.max()) + 1 if len(item_index) else 0, UNKNOWN, np.int64)
+    np.maximum.at(best, item_index, condition)
+    return best[item_index]
+
+
 def build_targets(frame: pd.DataFrame, taxonomy: Taxonomy) -> Targets:
-    classes = {task: _class_index(frame[task], taxonomy.classes(task)) for task in CLASSIFICATION_TASKS}
-    condition = _class_index(frame[ORDINAL_TASK], taxonomy.classes(ORDINAL_TASK))
+    classes = {
+        task: _visible(task, frame["view"], _class_index(frame[task], taxonomy.classes(task)))
+        for task in CLASSIFICATION_TASKS
+    }
+    item_index = pd.factorize(frame["item_id"])[0].astype(np.int64)
+    condition = item_condition(_class_index(frame[ORDINAL_TASK], taxonomy.classes(ORDINAL_TASK)), item_index)
     authenticity = frame["authenticity"].astype(object)
     evidence = np.array(
         [
@@ -64,7 +86,6 @@ def build_targets(frame: pd.DataFrame, taxonomy: Taxonomy) -> Targets:
         np.int64,
     )
     item_label = _class_index(frame["authenticity"], taxonomy.classes("authenticity"))
-    item_index = pd.factorize(frame["item_id"])[0].astype(np.int64)
     mask_known = np.array([parse_defects(v) is not None for v in frame["defects"]], bool)
     cues = [split_list(v) for v in frame["cues"]]
     return Targets(classes, condition, evidence, item_label, item_index, mask_known, cues)

@@ -1,5 +1,12 @@
 """The training loop: one reviewer from a TrainConfig to a calibrated checkpoint and an MLflow run.
 
+`setup` builds the run (splits, data, model, optimiser), `restore` resumes it, then each epoch
+is `train_one_epoch` and `end_of_epoch` (validation, checkpoint, one progress line), and
+`finish` keeps the best epoch, calibrates it and prints every head's validation figure.
+
+With `model.frozen_levels > 0` and `data.cache_features`, the frozen levels' output of every
+photo is computed once (training.cache) and the epochs train the rest on it.
+
 Runs as one process, or as several under `torchrun` (DDP: gloo on CPU, nccl on CUDA);
 only rank 0 writes checkpoints and logs. Each epoch is seeded by (seed, epoch), so an
 interrupted run resumed with `resume=True` ends on the same weights as an uninterrupted one.
@@ -12,9 +19,9 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +32,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data.taxonomy import load_taxonomy
+from serving.bundle import CLASSIFICATION_TASKS, EVIDENCE, ORDINAL_TASK
 from serving.preprocess import PreprocessSpec
-from serving.probabilities import ordinal_probabilities, sigmoid
 from training import calibrate as cal
+from training.cache import CachedLoader, cache_frozen_features, describe
 from training.checkpoint import (
     epoch_paths,
     latest_epoch,
@@ -38,14 +46,14 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig
 from training.data import ItemBatchSampler, PhotoDataset, load_splits
+from training.evaluate import compute_metrics, headline, headline_table, item_grade_logits_table
 from training.losses import multitask_loss
-from training.metrics import accuracy, binary_ece, item_accuracy
-from training.model import DEFECTS, EVIDENCE, Reviewer
-from training.targets import CLASSIFICATION_TASKS, ORDINAL_TASK
+from training.model import Reviewer
+from training.predict import collect, forward, to_device
 from training.tracking import Tracker, file_sha256, git_sha
 
-FORMAT_VERSION = 1
-MASK_TARGET = "mask_target"  # key of the target defect masks in `collect`'s result
+FORMAT_VERSION = 2  # 2: category head, item-level condition, frozen levels
+Report = Callable[[str], None]
 
 
 @dataclass
@@ -81,7 +89,13 @@ def seed_everything(seed: int) -> None:
 
 
 def preprocess_spec(config: TrainConfig) -> PreprocessSpec:
-    return PreprocessSpec(size=config.preprocess.size, resize=config.preprocess.resize)
+    """The bundle's preprocessing: size from the config, mean and std from the backbone's
+    pretrained config (the statistics its ImageNet weights were trained with)."""
+    import timm
+
+    pretrained = timm.models.get_pretrained_cfg(config.model.backbone)
+    stats = {"mean": tuple(pretrained.mean), "std": tuple(pretrained.std)} if pretrained else {}
+    return PreprocessSpec(size=config.preprocess.size, resize=config.preprocess.resize, **stats)
 
 
 def build_model(config: TrainConfig) -> Reviewer:
@@ -91,6 +105,7 @@ def build_model(config: TrainConfig) -> Reviewer:
         pretrained_path=config.model.pretrained_path,
         drop_rate=config.model.drop_rate,
         seg_channels=config.model.seg_channels,
+        frozen_levels=config.model.frozen_levels,
     )
 
 
@@ -106,14 +121,26 @@ def lr_lambda(total_steps: int, warmup_steps: int):
     return factor
 
 
-def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on biases and normalisation parameters."""
-    decay, no_decay = [], []
+def parameter_groups(
+    model: torch.nn.Module, weight_decay: float, lr: float, head_lr_scale: float = 1.0
+) -> list[dict[str, Any]]:
+    """Trainable parameters only; no weight decay on biases and normalisation parameters; the
+    heads (new, randomly initialised) at `head_lr_scale` times the backbone's learning rate."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        (no_decay if parameter.ndim <= 1 or name.endswith(".bias") else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        head = not name.startswith("backbone.")
+        decays = not (parameter.ndim <= 1 or name.endswith(".bias"))
+        groups.setdefault((head, decays), []).append(parameter)
+    return [
+        {
+            "params": params,
+            "weight_decay": weight_decay if decays else 0.0,
+            "lr": lr * (head_lr_scale if head else 1.0),
+        }
+        for (head, decays), params in groups.items()
+    ]
 
 
 def class_weights_for(dataset: PhotoDataset, device: torch.device) -> dict[str, torch.Tensor]:
@@ -129,75 +156,20 @@ def class_weights_for(dataset: PhotoDataset, device: torch.device) -> dict[str, 
     return weights
 
 
-def to_device(
-    batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool
-) -> dict[str, torch.Tensor]:
-    moved = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    if channels_last:
-        moved["image"] = moved["image"].contiguous(memory_format=torch.channels_last)
-    return moved
-
-
-def gather(
-    loader: DataLoader, predict: Callable[[dict[str, torch.Tensor]], dict[str, np.ndarray]]
-) -> dict[str, np.ndarray]:
-    """Run `predict` (batch -> head outputs as numpy: logits, defect probabilities) over a loader;
-    returns them with the target defect masks and the rows they belong to, in row order."""
-    chunks: dict[str, list[np.ndarray]] = {}
-    for batch in loader:
-        out = predict(batch)
-        for key in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE):
-            chunks.setdefault(key, []).append(out[key])
-        chunks.setdefault(DEFECTS, []).append(out[DEFECTS].astype(np.float16))
-        chunks.setdefault(MASK_TARGET, []).append(batch["mask"].cpu().numpy().astype(np.uint8))
-        chunks.setdefault("row", []).append(batch["row"].cpu().numpy())
-    collected = {k: np.concatenate(v) for k, v in chunks.items()}
-    order = np.argsort(collected["row"])
-    return {k: v[order] for k, v in collected.items()}
-
-
-@torch.no_grad()
-def collect(
-    model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool
-) -> dict[str, np.ndarray]:
-    """`gather` with a PyTorch model (eval mode; defect logits turned into probabilities)."""
-    model.eval()
-
-    def predict(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        out = model(to_device(batch, device, channels_last)["image"])
-        result = {
-            key: out[key].float().cpu().numpy() for key in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE)
-        }
-        result[DEFECTS] = torch.sigmoid(out[DEFECTS].float()).cpu().numpy()
-        return result
-
-    return gather(loader, predict)
-
-
 def validation_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset) -> dict[str, float]:
-    t = dataset.targets
-    metrics = {
-        f"{task}_acc": accuracy(predictions[task].argmax(1), t.classes[task]) for task in CLASSIFICATION_TASKS
-    }
-    grade = ordinal_probabilities(predictions[ORDINAL_TASK]).argmax(1)
-    metrics["condition_acc"] = accuracy(grade, t.condition)
-    evidence_prob = sigmoid(predictions[EVIDENCE])
-    metrics["evidence_acc"] = accuracy((evidence_prob >= 0.5).astype(np.int64), t.evidence)
-    known = t.evidence >= 0
-    metrics["evidence_ece"] = (
-        binary_ece(evidence_prob[known], t.evidence[known]) if known.any() else float("nan")
-    )
-    items = dataset.frame["item_id"].to_numpy()
-    metrics["item_acc"], _ = item_accuracy(items, evidence_prob, t.item_label)
-    scores = [v for k, v in metrics.items() if k in ("evidence_acc", "item_acc") and not math.isnan(v)]
-    metrics["score"] = float(np.mean(scores)) if scores else float("nan")
-    return {k: round(float(v), 6) for k, v in metrics.items()}
+    """Every head's headline figure on validation (uncalibrated) and their mean, `score`,
+    which picks the best epoch."""
+    figures = headline(compute_metrics(predictions, dataset, temperatures={}))
+    known = [v for v in figures.values() if not math.isnan(v)]
+    figures["score"] = float(np.mean(known)) if known else float("nan")
+    return {k: round(float(v), 6) for k, v in figures.items()}
 
 
 def fit_temperatures(
     predictions: dict[str, np.ndarray], dataset: PhotoDataset
 ) -> tuple[dict[str, float], dict]:
-    """Temperature per head on validation, with ECE before and after."""
+    """Temperature per head on validation, with ECE before and after. The condition grade is
+    calibrated on items (serving's aggregation of their photos), where it is read."""
     t = dataset.targets
     temperatures: dict[str, float] = {}
     report: dict[str, dict[str, float]] = {}
@@ -206,10 +178,11 @@ def fit_temperatures(
         before = cal.multiclass_ece(predictions[task], t.classes[task])
         after = cal.multiclass_ece(predictions[task], t.classes[task], temperatures[task])
         report[task] = {"ece_before": before, "ece_after": after, "temperature": temperatures[task]}
-    temperatures[ORDINAL_TASK] = cal.fit_ordinal(predictions[ORDINAL_TASK], t.condition)
+    logits, grades = item_grade_logits_table(predictions, dataset)
+    temperatures[ORDINAL_TASK] = cal.fit_ordinal(logits, grades)
     report[ORDINAL_TASK] = {
-        "ece_before": cal.ordinal_ece(predictions[ORDINAL_TASK], t.condition),
-        "ece_after": cal.ordinal_ece(predictions[ORDINAL_TASK], t.condition, temperatures[ORDINAL_TASK]),
+        "ece_before": cal.ordinal_ece(logits, grades),
+        "ece_after": cal.ordinal_ece(logits, grades, temperatures[ORDINAL_TASK]),
         "temperature": temperatures[ORDINAL_TASK],
     }
     temperatures[EVIDENCE] = cal.fit_binary(predictions[EVIDENCE], t.evidence)
@@ -221,14 +194,100 @@ def fit_temperatures(
     return temperatures, report
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train, calibrate and record one reviewer; returns the run folder (config.out_dir)."""
+def clock(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+@dataclass
+class Run:
+    """Everything one training run holds between epochs."""
+
+    config: TrainConfig
+    world: Distributed
+    device: torch.device
+    run_dir: Path
+    model: Reviewer
+    trainable: torch.nn.Module
+    train_set: PhotoDataset
+    val_set: PhotoDataset
+    sampler: ItemBatchSampler
+    train_batches: Iterable[dict[str, torch.Tensor]]
+    val_batches: Iterable[dict[str, torch.Tensor]]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    steps_per_epoch: int
+    report: Report
+    progress: bool
+    ema: Any = None
+    scaler: Any = None
+    use_amp: bool = False
+    class_weights: dict[str, torch.Tensor] | None = None
+    tracker: Tracker | None = None
+    start_epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    history: list[dict[str, float]] = field(default_factory=list)
+    epochs_without_gain: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+
+def train(
+    config: TrainConfig, resume: bool = False, progress: bool = True, report: Report | None = None
+) -> Path:
+    """Train, calibrate and record one reviewer; returns the run folder (config.out_dir).
+
+    `report` receives one line per stage and per epoch and the final table (default: print);
+    `progress` adds live progress bars."""
     with distributed_context() as world:
-        return _train(config, world, resume, progress)
+        run = setup(config, world, progress, report or (lambda line: print(line, flush=True)))
+        if resume:
+            restore(run)
+        elif world.main and run.run_dir.exists() and latest_epoch(run.run_dir) is not None:
+            raise ValueError(
+                f"{run.run_dir} already holds checkpoints: pass --resume to continue, "
+                "or choose another out_dir"
+            )
+        run.tracker = Tracker(config, run.run_dir, enabled=world.main, resume=resume)
+        if world.main:
+            run.run_dir.mkdir(parents=True, exist_ok=True)
+            (run.run_dir / "config.yaml").write_text(config.to_yaml())
+        for epoch in range(run.start_epoch, config.train.epochs):
+            loss = train_one_epoch(run, epoch)
+            if end_of_epoch(run, epoch, loss):
+                break
+        if world.main:
+            finish(run)
+        if world.world_size > 1:
+            dist.barrier()
+        return run.run_dir
 
 
-def _train(config: TrainConfig, world: Distributed, resume: bool, progress: bool) -> Path:
-    run_dir = Path(config.out_dir)
+def _batches(
+    config: TrainConfig,
+    model: Reviewer,
+    dataset: PhotoDataset,
+    sampler: ItemBatchSampler,
+    device: torch.device,
+    report: Report,
+    role: str,
+) -> Iterable[dict[str, torch.Tensor]]:
+    """Batches of whole items: cached frozen features when the config caches them, else photos
+    decoded (and augmented) every epoch by DataLoader workers."""
+    if config.caches_features:
+        photos = cache_frozen_features(model, dataset, device, workers=config.data.workers)
+        report(f"{config.name}: frozen ImageNet features of the {role} photos cached: {describe(photos)}")
+        return CachedLoader(photos, sampler)
+    workers = config.data.workers
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, persistent_workers=workers > 0)
+
+
+def setup(config: TrainConfig, world: Distributed, progress: bool, report: Report) -> Run:
+    started = time.perf_counter()
     seed_everything(config.seed)
     cuda = torch.cuda.is_available()
     device = torch.device(f"cuda:{world.local_rank}" if cuda else "cpu")
@@ -240,7 +299,8 @@ def _train(config: TrainConfig, world: Distributed, resume: bool, progress: bool
     )
     if splits.train.empty or splits.val.empty:
         raise ValueError(f"{config.data.manifest}: not enough items for a train and a validation split")
-    train_set = PhotoDataset(splits.train, config.data.manifest, spec, config.train.augment, config.seed)
+    augment = "none" if config.caches_features else config.train.augment
+    train_set = PhotoDataset(splits.train, config.data.manifest, spec, augment, config.seed)
     val_set = PhotoDataset(splits.val, config.data.manifest, spec, "none", config.seed)
     sampler = ItemBatchSampler(
         train_set.targets.item_index,
@@ -250,14 +310,6 @@ def _train(config: TrainConfig, world: Distributed, resume: bool, progress: bool
         world.rank,
         world.world_size,
     )
-    workers = config.data.workers
-    loader_args: dict[str, Any] = {"num_workers": workers, "persistent_workers": workers > 0}
-    train_loader = DataLoader(train_set, batch_sampler=sampler, **loader_args)
-    val_loader = DataLoader(
-        val_set,
-        batch_sampler=ItemBatchSampler(val_set.targets.item_index, config.train.batch_items, False),
-        **loader_args,
-    )
     model = build_model(config).to(device)
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -266,149 +318,177 @@ def _train(config: TrainConfig, world: Distributed, resume: bool, progress: bool
         trainable = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[world.local_rank] if cuda else None, find_unused_parameters=True
         )
-    optimizer = torch.optim.AdamW(parameter_groups(model, config.train.weight_decay), lr=config.train.lr)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, config.train.weight_decay, config.train.lr, config.train.head_lr_scale),
+        lr=config.train.lr,
+    )
     steps_per_epoch = len(sampler)
     if config.train.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.train.max_steps_per_epoch)
-    total_steps = steps_per_epoch * config.train.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(total_steps, int(config.train.warmup_epochs * steps_per_epoch))
+        optimizer,
+        lr_lambda(steps_per_epoch * config.train.epochs, int(config.train.warmup_epochs * steps_per_epoch)),
     )
     ema = None
     if config.train.ema:
         from timm.utils import ModelEmaV3
 
         ema = ModelEmaV3(model, decay=config.train.ema_decay)
-    class_weights = class_weights_for(train_set, device) if config.train.class_weights else None
     use_amp = cuda and config.train.amp
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    val_sampler = ItemBatchSampler(val_set.targets.item_index, config.train.batch_items, False)
+    main_report = report if world.main else (lambda line: None)
+    return Run(
+        config=config,
+        world=world,
+        device=device,
+        run_dir=Path(config.out_dir),
+        model=model,
+        trainable=trainable,
+        train_set=train_set,
+        val_set=val_set,
+        sampler=sampler,
+        train_batches=_batches(config, model, train_set, sampler, device, main_report, "training"),
+        val_batches=_batches(config, model, val_set, val_sampler, device, main_report, "validation"),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        steps_per_epoch=steps_per_epoch,
+        report=main_report,
+        progress=progress,
+        ema=ema,
+        scaler=torch.amp.GradScaler("cuda", enabled=use_amp),
+        use_amp=use_amp,
+        class_weights=class_weights_for(train_set, device) if config.train.class_weights else None,
+        started=started,
+    )
 
-    start_epoch, best_score, best_epoch, history = 0, -math.inf, -1, []
-    if resume:
-        last = latest_epoch(run_dir)
-        if last is None:
-            raise ValueError(f"--resume: no complete checkpoint in {run_dir / 'checkpoints'}")
-        weights, ema_weights, state_path = epoch_paths(run_dir, last)
-        model.load_state_dict(load_weights(weights))
-        if ema is not None and ema_weights.exists():
-            ema.module.load_state_dict(load_weights(ema_weights))
-        state = load_state(state_path)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        best_score, best_epoch, history = state["best_score"], state["best_epoch"], state["history"]
-        start_epoch = last + 1
-    elif world.main and run_dir.exists() and latest_epoch(run_dir) is not None:
-        raise ValueError(
-            f"{run_dir} already holds checkpoints: pass --resume to continue, or choose another out_dir"
-        )
 
-    tracker = Tracker(config, run_dir, enabled=world.main, resume=resume)
-    if world.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(config.to_yaml())
-    evaluated = ema.module if ema is not None else model
-    epochs_without_gain = 0
-    for epoch in range(start_epoch, config.train.epochs):
-        torch.manual_seed(config.seed * 100_003 + epoch * 101 + world.rank)
-        sampler.set_epoch(epoch)
-        train_set.set_epoch(epoch)
-        trainable.train()
-        started, seen, running = time.perf_counter(), 0, {}
-        bar = tqdm(
-            total=steps_per_epoch,
-            desc=f"{config.name} epoch {epoch + 1}/{config.train.epochs}",
-            disable=not (progress and world.main),
-            leave=False,
-        )
-        for step, batch in enumerate(train_loader):
-            if step >= steps_per_epoch:
-                break
-            batch = to_device(batch, device, config.train.channels_last)
-            with torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext():
-                out = trainable(batch["image"])
-                loss, parts = multitask_loss(out, batch, config.loss_weights, class_weights)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            if ema is not None:
-                ema.update(model)
-            seen += len(batch["image"])
-            running = {
-                k: 0.9 * running.get(k, v) + 0.1 * v
-                for k, v in {"loss": float(loss.detach()), **parts}.items()
-            }
-            bar.set_postfix(loss=f"{running['loss']:.3f}", evid=f"{running.get(EVIDENCE, float('nan')):.3f}")
-            bar.update(1)
-        bar.close()
-        elapsed = time.perf_counter() - started
-        record: dict[str, float] = {
-            "epoch": epoch,
-            "train_loss": running.get("loss", float("nan")),
-            "images_per_second": seen * world.world_size / max(elapsed, 1e-9),
-            "lr": scheduler.get_last_lr()[0],
-        }
-        if world.main:
-            metrics = validation_metrics(
-                collect(evaluated, val_loader, device, config.train.channels_last), val_set
-            )
-            record.update({f"val_{k}": v for k, v in metrics.items()})
-            history.append(record)
-            score = metrics["score"]
-            improved = best_epoch < 0 or (
-                not math.isnan(score) and (math.isnan(best_score) or score > best_score)
-            )
-            if improved:
-                best_score, best_epoch = score, epoch
-            weights, ema_weights, state_path = epoch_paths(run_dir, epoch)
-            save_weights(weights, model.state_dict())
-            if ema is not None:
-                save_weights(ema_weights, ema.module.state_dict())
-            save_state(
-                state_path,
-                {
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch,
-                    "best_score": best_score,
-                    "best_epoch": best_epoch,
-                    "history": history,
-                },
-            )
-            tracker.log_epoch(record, epoch)
-            if progress:
-                tqdm.write(
-                    f"{config.name} epoch {epoch + 1}: loss {record['train_loss']:.3f}, "
-                    f"val evidence {metrics['evidence_acc']:.3f}, item {metrics['item_acc']:.3f}, "
-                    f"{record['images_per_second']:.0f} img/s"
-                )
-            epochs_without_gain = 0 if improved else epochs_without_gain + 1
-        stop = torch.tensor(
-            int(
-                bool(config.train.early_stopping_patience)
-                and epochs_without_gain >= (config.train.early_stopping_patience or 0)
-            )
-        )
-        if world.world_size > 1:
-            dist.broadcast(stop, src=0)
-        if int(stop):
+def restore(run: Run) -> None:
+    """Continue from the last complete epoch in the run folder: weights, optimiser, history."""
+    last = latest_epoch(run.run_dir)
+    if last is None:
+        raise ValueError(f"--resume: no complete checkpoint in {run.run_dir / 'checkpoints'}")
+    weights, ema_weights, state_path = epoch_paths(run.run_dir, last)
+    run.model.load_state_dict(load_weights(weights))
+    if run.ema is not None and ema_weights.exists():
+        run.ema.module.load_state_dict(load_weights(ema_weights))
+    state = load_state(state_path)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.best_score, run.best_epoch, run.history = state["best_score"], state["best_epoch"], state["history"]
+    run.start_epoch = last + 1
+
+
+def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
+    """One pass over the training items; returns the smoothed loss and its parts, and the speed."""
+    config, world = run.config, run.world
+    torch.manual_seed(config.seed * 100_003 + epoch * 101 + world.rank)
+    run.sampler.set_epoch(epoch)
+    run.train_set.set_epoch(epoch)
+    run.trainable.train()
+    started, seen, running = time.perf_counter(), 0, {}
+    bar = tqdm(
+        total=run.steps_per_epoch,
+        desc=f"{config.name} epoch {epoch + 1}/{config.train.epochs}",
+        disable=not (run.progress and world.main),
+        leave=False,
+    )
+    for step, batch in enumerate(run.train_batches):
+        if step >= run.steps_per_epoch:
             break
+        batch = to_device(batch, run.device, config.train.channels_last)
+        with torch.autocast("cuda", dtype=torch.float16) if run.use_amp else nullcontext():
+            out = forward(run.trainable, batch)
+            loss, parts = multitask_loss(out, batch, config.loss_weights, run.class_weights)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update(run.model)
+        seen += len(batch["row"])
+        running = {
+            k: 0.9 * running.get(k, v) + 0.1 * v for k, v in {"loss": float(loss.detach()), **parts}.items()
+        }
+        bar.set_postfix(loss=f"{running['loss']:.3f}")
+        bar.update(1)
+    bar.close()
+    elapsed = time.perf_counter() - started
+    return {
+        "train_loss": running.get("loss", float("nan")),
+        "images_per_second": seen * world.world_size / max(elapsed, 1e-9),
+        "seconds": elapsed,
+    }
 
-    if world.main:
-        _finish(config, run_dir, model, ema, val_set, val_loader, device, best_epoch, history, tracker)
-    if world.world_size > 1:
-        dist.barrier()
-    return run_dir
+
+def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
+    """Validate, checkpoint and report (rank 0); returns whether early stopping ends the run."""
+    config = run.config
+    if run.world.main:
+        predictions = collect(run.evaluated, run.val_batches, run.device, config.train.channels_last)
+        metrics = validation_metrics(predictions, run.val_set)
+        record = {
+            "epoch": epoch,
+            "train_loss": trained["train_loss"],
+            "images_per_second": trained["images_per_second"],
+            "lr": run.scheduler.get_last_lr()[0],
+            **{f"val_{k}": v for k, v in metrics.items()},
+        }
+        run.history.append(record)
+        score = metrics["score"]
+        improved = run.best_epoch < 0 or (
+            not math.isnan(score) and (math.isnan(run.best_score) or score > run.best_score)
+        )
+        if improved:
+            run.best_score, run.best_epoch = score, epoch
+        _checkpoint(run, epoch)
+        if run.tracker is not None:
+            run.tracker.log_epoch(record, epoch)
+        done = epoch + 1 - run.start_epoch
+        remaining = (time.perf_counter() - run.started) / done * (config.train.epochs - epoch - 1)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "score")
+        run.report(
+            f"{config.name} epoch {epoch + 1}/{config.train.epochs}: loss {trained['train_loss']:.3f}; "
+            f"val {shown}; {trained['seconds']:.0f} s ({trained['images_per_second']:.0f} photos/s), "
+            f"ETA {clock(remaining)}"
+        )
+        run.epochs_without_gain = 0 if improved else run.epochs_without_gain + 1
+    patience = config.train.early_stopping_patience
+    stop = torch.tensor(int(bool(patience) and run.epochs_without_gain >= (patience or 0)))
+    if run.world.world_size > 1:
+        dist.broadcast(stop, src=0)
+    return bool(int(stop))
 
 
-def _finish(config, run_dir, model, ema, val_set, val_loader, device, best_epoch, history, tracker) -> None:
-    """Best epoch's weights -> temperature scaling on validation -> model.safetensors + MLflow."""
-    weights, ema_weights, _ = epoch_paths(run_dir, best_epoch)
-    model.load_state_dict(load_weights(ema_weights if ema is not None else weights))
-    predictions = collect(model, val_loader, device, config.train.channels_last)
-    temperatures, calibration = fit_temperatures(predictions, val_set)
+def _checkpoint(run: Run, epoch: int) -> None:
+    weights, ema_weights, state_path = epoch_paths(run.run_dir, epoch)
+    save_weights(weights, run.model.state_dict())
+    if run.ema is not None:
+        save_weights(ema_weights, run.ema.module.state_dict())
+    save_state(
+        state_path,
+        {
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "epoch": epoch,
+            "best_score": run.best_score,
+            "best_epoch": run.best_epoch,
+            "history": run.history,
+        },
+    )
+
+
+def finish(run: Run) -> None:
+    """Best epoch's weights -> temperature scaling on validation -> model.safetensors + MLflow,
+    and a table of every head's calibrated validation figure."""
+    config, model = run.config, run.model
+    weights, ema_weights, _ = epoch_paths(run.run_dir, run.best_epoch)
+    model.load_state_dict(load_weights(ema_weights if run.ema is not None else weights))
+    predictions = collect(model, run.val_batches, run.device, config.train.channels_last)
+    temperatures, calibration = fit_temperatures(predictions, run.val_set)
+    figures = headline(compute_metrics(predictions, run.val_set, temperatures))
     taxonomy = load_taxonomy()
+    history = run.history
     metadata = {
         "format_version": FORMAT_VERSION,
         "name": config.name,
@@ -418,13 +498,20 @@ def _finish(config, run_dir, model, ema, val_set, val_loader, device, best_epoch
         "preprocess": preprocess_spec(config).to_dict(),
         "temperatures": temperatures,
         "calibration": calibration,
-        "best_epoch": best_epoch,
-        "val_metrics": history[[h["epoch"] for h in history].index(best_epoch)] if history else {},
-        "mlflow_run_id": tracker.run_id,
+        "best_epoch": run.best_epoch,
+        "val_metrics": history[[h["epoch"] for h in history].index(run.best_epoch)] if history else {},
+        "val_calibrated": figures,
+        "mlflow_run_id": run.tracker.run_id if run.tracker else None,
         "git_sha": git_sha(),
         "data_manifest_sha256": file_sha256(Path(config.data.manifest)),
     }
-    final = run_dir / "model.safetensors"
+    final = run.run_dir / "model.safetensors"
     save_weights(final, model.state_dict(), metadata)
-    (run_dir / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
-    tracker.finish(final, calibration)
+    (run.run_dir / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
+    if run.tracker is not None:
+        run.tracker.finish(final, calibration)
+    took = clock(time.perf_counter() - run.started)
+    run.report(
+        f"{config.name}: best epoch {run.best_epoch + 1}, trained in {took}; "
+        f"validation ({len(run.val_set)} photos, calibrated):\n{headline_table(figures)}"
+    )

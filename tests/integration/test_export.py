@@ -41,11 +41,12 @@ def test_bundle_is_one_file_with_every_head_and_its_metadata(bundle: Path) -> No
     names = {o.name for o in loaded.session.get_outputs()}
     assert names == set(output_names(load_taxonomy()).values())
     meta = loaded.metadata
-    assert meta["format_version"] == 1 and meta["name"] == "reviewer_smoke" and meta["version"] == "1"
+    assert meta["format_version"] == 2 and meta["name"] == "reviewer_smoke" and meta["version"] == "1"
     assert meta["taxonomy"]["taxonomy_hash"] == load_taxonomy().content_hash
     assert meta["preprocess"]["size"] == 64 and set(meta["temperatures"]) >= {"evidence", "view"}
     assert len(meta["git_sha"]) >= 7 and len(meta["data_manifest_sha256"]) == 64 and meta["mlflow_run_id"]
-    assert "val_item_acc" in meta["metrics"]
+    assert {"view", "category", "condition", "defects_auroc"} <= set(meta["metrics"])
+    assert meta["weights"] == {"pretrained": False, "frozen_levels": 0}
     card = (bundle / "card.md").read_text()
     assert "## Intended use" in card and "## Known limitations" in card and "Calibration" in card
     assert json.loads((bundle / "export.json").read_text())["parity_max_abs_diff"] <= 1e-4
@@ -59,6 +60,7 @@ def test_batch_is_really_dynamic_and_outputs_are_calibrated(bundle: Path, tiny_m
         assert result.evidence.shape == (size,) and ((result.evidence >= 0) & (result.evidence <= 1)).all()
         assert np.allclose(result.probabilities["view"].sum(1), 1, atol=1e-5)
         assert result.probabilities["condition_grade"].shape == (size, 4)
+        assert result.probabilities["category"].shape == (size, 6) and result.grade_logits.shape == (size, 3)
         assert result.defects.shape == (size, 5, 16, 16)
         assert result.cams["evidence"].shape[:2] == (size, 1)
     # one photo alone gives the same answer as inside a batch of seven

@@ -38,7 +38,10 @@ def test_smoke_training_writes_a_calibrated_model_and_an_mlflow_run(smoke_run: t
     mlflow.set_tracking_uri(f"sqlite:///{out}/mlflow.db")
     run = mlflow.get_run(metadata["mlflow_run_id"])
     assert run.info.status == "FINISHED"
-    assert "val_item_acc" in run.data.metrics and "train_loss" in run.data.metrics
+    assert {"val_view", "val_category", "val_condition", "val_defects_auroc", "val_score"} <= set(
+        run.data.metrics
+    )
+    assert "train_loss" in run.data.metrics
     assert run.data.tags["taxonomy_version"] and len(run.data.tags["data_manifest_sha256"]) == 64
     history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "train_loss")
     assert len(history) == 2
@@ -121,6 +124,32 @@ def test_evaluate_writes_report_metrics_and_plots(
     assert "error correlation" in compared.stdout
     stats = json.loads((tmp_path / "agreement.json").read_text())
     assert stats["agreement"] == 1.0 and stats["both_wrong"] == stats["error_a"]
+
+
+def test_cached_frozen_features_train_and_report_every_epoch(
+    tiny_manifest: Path, tmp_path: Path, smoke_config
+) -> None:
+    """With frozen levels each photo goes through them once; the rest trains on the cache, and
+    the run says so, then prints a line per epoch and every head's validation figure."""
+    lines: list[str] = []
+    config = smoke_config(
+        tiny_manifest,
+        tmp_path,
+        "model.frozen_levels=2",
+        "train.augment=none",
+        "train.epochs=2",
+        "tracking.log_model=false",
+    )
+    run_dir = train(config, progress=False, report=lines.append)
+    text = "\n".join(lines)
+    assert "frozen ImageNet features of the training photos cached" in text
+    assert sum(line.startswith("smoke epoch ") for line in lines) == 2
+    assert "ETA" in lines[-2] and "loss" in lines[-2]
+    for head in ("view", "category (overall photos)", "condition grade, item exact", "defects, pixel AUROC"):
+        assert f"| {head}" in text
+    assert read_metadata(run_dir / "model.safetensors")["config"]["model"]["frozen_levels"] == 2
+    with pytest.raises(ValueError, match="augment"):
+        smoke_config(tiny_manifest, tmp_path, "model.frozen_levels=2", "train.augment=light")
 
 
 def test_refuses_to_overwrite_a_run_without_resume(tiny_manifest: Path, tmp_path: Path, smoke_config) -> None:

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data.masks import decode_mask, defect_classes, encode_bitmask, load_mask
+from data.masks import (
+    decode_mask,
+    defect_classes,
+    encode_bitmask,
+    load_mask,
+    pack_bits,
+    shrink_bitmask,
+    unpack_bits,
+)
 
 
 def test_bitmask_round_trip_with_overlapping_classes(tmp_path):
@@ -61,3 +69,18 @@ def test_unknown_mask_class():
     image = Image.new("L", (10, 10), 255)
     with pytest.raises(ValueError, match="'dent' is not a defect class"):
         decode_mask(image, mask_class="dent")
+
+
+def test_shrinking_a_mask_keeps_every_thin_defect_in_the_cells_it_crosses():
+    channels = np.zeros((5, 256, 256), dtype=bool)
+    channels[0, 100, 10:250] = True  # a one-pixel scratch, horizontal
+    channels[3, 30:200, 77] = True  # a one-pixel tear, vertical
+    channels[2, 200:210, 200:210] = True  # a small stain
+    small = unpack_bits(shrink_bitmask(pack_bits(channels), (56, 56)), 5)
+    assert small.shape == (5, 56, 56)
+    row = int(100 * 56 / 256)
+    assert small[0, row - 1 : row + 2].any(axis=0)[3:54].all()  # unbroken, where a sample would dot it
+    assert small[3].any(axis=1)[8:43].all()
+    assert small[2].sum() >= 4 and not small[1].any() and not small[4].any()
+    nearest = unpack_bits(np.asarray(Image.fromarray(pack_bits(channels)).resize((56, 56), Image.NEAREST)), 5)
+    assert nearest[0].sum() < small[0].sum()
