@@ -160,6 +160,10 @@ class Bundle:
         self.spec = PreprocessSpec.from_dict(self.metadata["preprocess"])
         self.temperatures: dict[str, float] = {k: float(v) for k, v in self.metadata["temperatures"].items()}
         self.outputs: dict[str, str] = dict(self.metadata["outputs"])
+        # Per defect class, the mask probability from which a photo is said to show it.
+        self.defect_thresholds: dict[str, float] = {
+            k: float(v) for k, v in self.metadata.get("defect_thresholds", {}).items()
+        }
 
     def _check(self, model_file: Path, proto: Any, taxonomy: Taxonomy) -> None:
         meta = self.metadata

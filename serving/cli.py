@@ -389,9 +389,9 @@ def _print_appraisal(result: Appraisal, photos: int, as_json: bool) -> None:
         model = result.models[name]
         click.echo(f"  {name}: P(counterfeit) {score:.3f} ({model['name']} {model['version']})")
     for photo in result.photos:
-        labels = ", ".join(f"{t} {v['label']}" for t, v in photo.labels.items())
+        labels = [f"{t} {v['label']}" for t, v in photo.labels.items()]
         defects = ", ".join(d["class"] for d in photo.defects) or "no defects"
-        click.echo(f"  photo {photo.index} ({photo.view}): {labels}; {defects}")
+        click.echo(f"  photo {photo.index} ({photo.view}): {', '.join([*labels, defects])}")
     click.echo(f"  condition: grade {result.condition['grade']}")
 
 

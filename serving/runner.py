@@ -55,11 +55,30 @@ class Appraisal:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def defect_findings(masks: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
-    """Per defect class with any pixel at or above the threshold: its box and area share."""
+def mean_masks(masks: Sequence[np.ndarray]) -> np.ndarray:
+    """Average (N, D, h, w) mask probabilities of several reviewers, each first brought to the
+    finest of their resolutions (reviewers may see photos at different input sizes)."""
+    height = max(m.shape[-2] for m in masks)
+    width = max(m.shape[-1] for m in masks)
+    resized = [m if m.shape[-2:] == (height, width) else _resize_maps(m, (width, height)) for m in masks]
+    return np.mean(resized, axis=0)
+
+
+def _resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, D, h, w) float maps -> (N, D, height, width), bilinear, one map at a time with PIL."""
+    flat = maps.reshape(-1, *maps.shape[-2:]).astype(np.float32)
+    out = [np.asarray(Image.fromarray(m, mode="F").resize(size, Image.Resampling.BILINEAR)) for m in flat]
+    return np.stack(out).reshape(*maps.shape[:-2], size[1], size[0])
+
+
+def defect_findings(
+    masks: np.ndarray, classes: Sequence[str], thresholds: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """Per defect class with any pixel at or above its threshold (the bundles' fitted ones, else
+    DEFECT_THRESHOLD): its box and area share."""
     found = []
     for c, name in enumerate(classes):
-        mask = masks[c] >= DEFECT_THRESHOLD
+        mask = masks[c] >= (thresholds or {}).get(name, DEFECT_THRESHOLD)
         if not mask.any():
             continue
         ys, xs = np.nonzero(mask)
@@ -132,6 +151,13 @@ class ReviewerPanel:
         self.bundles = {name: bundles[name] for name in policy.reviewers}
         self.policy = policy
         self.taxonomy = taxonomy or load_taxonomy()
+        # Each defect class's threshold on the averaged masks: the mean of the reviewers' own.
+        self.defect_thresholds = {
+            name: float(
+                np.mean([b.defect_thresholds.get(name, DEFECT_THRESHOLD) for b in self.bundles.values()])
+            )
+            for name in self.taxonomy.classes("defects")
+        }
         self.quality_limits = policy.quality.thresholds()
         self.preparer = Preparer({n: b.spec for n, b in self.bundles.items()}, self.quality_limits)
 
@@ -191,7 +217,7 @@ class ReviewerPanel:
             task: np.mean([p.probabilities[task] for p in predictions.values()], axis=0)
             for task in ("view", *PHOTO_TASKS)
         }
-        masks = np.mean([p.defects for p in predictions.values()], axis=0)
+        masks = mean_masks([p.defects for p in predictions.values()])
         photos: list[PhotoFindings] = []
         assessments: list[PhotoAssessment] = []
         views = item.views
@@ -214,7 +240,7 @@ class ReviewerPanel:
                     confidence,
                     labels,
                     evidence,
-                    defect_findings(masks[i], taxonomy.classes("defects")),
+                    defect_findings(masks[i], taxonomy.classes("defects"), self.defect_thresholds),
                     quality,
                 )
             )

@@ -255,7 +255,8 @@ def condition_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset,
 def defect_metrics(
     predictions: dict[str, np.ndarray], dataset: PhotoDataset, max_pixels: int = 400_000
 ) -> dict:
-    """Pixel AUROC and IoU per defect class, on photos whose masks are known.
+    """Per defect class, on photos whose masks are known: pixel AUROC and IoU (at 0.5), and the
+    photo AUROC of "this photo shows it" scored by the map's strongest cell.
 
     The target masks are the ones `collect` gathered from the same batches: no second pass
     over the photos.
@@ -278,6 +279,9 @@ def defect_metrics(
         union = np.logical_or(predicted, truth).sum()
         result[name] = {
             "pixel_auroc": roc_auc(p, y),
+            "photo_auroc": roc_auc(
+                probs[:, c].reshape(len(probs), -1).max(1), truth.reshape(len(truth), -1).any(1)
+            ),
             "iou": float(np.logical_and(predicted, truth).sum() / union) if union else float("nan"),
             "positive_pixels": int(truth.sum()),
         }

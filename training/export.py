@@ -110,6 +110,7 @@ def bundle_metadata(
         },
         "temperatures": checkpoint_meta["temperatures"],
         "calibration": checkpoint_meta.get("calibration", {}),
+        "defect_thresholds": checkpoint_meta.get("defect_thresholds", {}),
         "mlflow_run_id": provenance.get("mlflow_run_id") or checkpoint_meta.get("mlflow_run_id"),
         "git_sha": provenance.get("git_sha") or checkpoint_meta.get("git_sha"),
         "data_manifest_sha256": provenance.get("data_manifest_sha256")

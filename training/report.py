@@ -118,12 +118,13 @@ def write_markdown_and_plots(
         "",
         "## Defects",
         "",
-        "| class | pixel AUROC | IoU | positive pixels |",
-        "| --- | --- | --- | --- |",
+        "| class | pixel AUROC | photo AUROC | IoU | positive pixels |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for name, row in metrics["defects"].items():
         lines.append(
-            f"| {name} | {_fmt(row['pixel_auroc'])} | {_fmt(row['iou'])} | {row['positive_pixels']} |"
+            f"| {name} | {_fmt(row['pixel_auroc'])} | {_fmt(row['photo_auroc'])} | {_fmt(row['iou'])} | "
+            f"{row['positive_pixels']} |"
         )
     lines += [
         "",

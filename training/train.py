@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data.taxonomy import load_taxonomy
-from serving.bundle import CLASSIFICATION_TASKS, EVIDENCE, ORDINAL_TASK
+from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
 from serving.preprocess import PreprocessSpec
 from training import calibrate as cal
 from training.cache import CachedLoader, cache_frozen_features, describe
@@ -49,7 +49,7 @@ from training.data import ItemBatchSampler, PhotoDataset, load_splits
 from training.evaluate import compute_metrics, headline, headline_table, item_grade_logits_table
 from training.losses import multitask_loss
 from training.model import Reviewer
-from training.predict import collect, forward, to_device
+from training.predict import MASK_TARGET, collect, forward, to_device
 from training.tracking import Tracker, file_sha256, git_sha
 
 FORMAT_VERSION = 2  # 2: category head, item-level condition, frozen levels
@@ -192,6 +192,20 @@ def fit_temperatures(
         "temperature": temperatures[EVIDENCE],
     }
     return temperatures, report
+
+
+def fit_defect_thresholds(predictions: dict[str, np.ndarray], dataset: PhotoDataset) -> dict[str, float]:
+    """Per defect class, the probability from which a photo shows it (`calibrate`), fitted on
+    the validation photos whose masks are known."""
+    known = dataset.targets.mask_known
+    strongest = predictions[DEFECTS][known].astype(np.float32).reshape(int(known.sum()), -1)
+    present = predictions[MASK_TARGET][known].reshape(int(known.sum()), -1) > 0
+    classes = dataset.taxonomy.classes(DEFECTS)
+    strongest = strongest.reshape(len(strongest), len(classes), -1).max(2)
+    present = present.reshape(len(present), len(classes), -1).any(2)
+    return {
+        name: cal.fit_presence_threshold(strongest[:, c], present[:, c]) for c, name in enumerate(classes)
+    }
 
 
 def clock(seconds: float) -> str:
@@ -486,6 +500,7 @@ def finish(run: Run) -> None:
     model.load_state_dict(load_weights(ema_weights if run.ema is not None else weights))
     predictions = collect(model, run.val_batches, run.device, config.train.channels_last)
     temperatures, calibration = fit_temperatures(predictions, run.val_set)
+    thresholds = fit_defect_thresholds(predictions, run.val_set)
     figures = headline(compute_metrics(predictions, run.val_set, temperatures))
     taxonomy = load_taxonomy()
     history = run.history
@@ -498,6 +513,7 @@ def finish(run: Run) -> None:
         "preprocess": preprocess_spec(config).to_dict(),
         "temperatures": temperatures,
         "calibration": calibration,
+        "defect_thresholds": thresholds,
         "best_epoch": run.best_epoch,
         "val_metrics": history[[h["epoch"] for h in history].index(run.best_epoch)] if history else {},
         "val_calibrated": figures,

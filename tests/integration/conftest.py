@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -46,16 +45,26 @@ def smoke_run(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return train(_smoke_config(tiny_manifest, out), progress=False), out
 
 
+@pytest.fixture(scope="session")
+def smoke_run_b(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second smoke reviewer that sees photos at another size (80 px), as reviewer B does."""
+    out = tmp_path_factory.mktemp("smoke_b")
+    config = _smoke_config(tiny_manifest, out, "preprocess.size=80", "seed=2", "tracking.log_model=false")
+    return train(config, progress=False, report=lambda line: None)
+
+
 @pytest.fixture(scope="module")
-def deployment(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder with both reviewers promoted to champion, and a policy for 128 px photos."""
+def deployment(
+    smoke_run, smoke_run_b: Path, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A models folder with both reviewers (64 and 80 px) promoted to champion, and a policy for
+    128 px photos."""
     from serving.registry import promote
     from training.export import export
 
     root = tmp_path_factory.mktemp("deployment")
-    bundle = export(smoke_run[0] / "model.safetensors", root / "export" / "1", tiny_manifest).bundle
-    for name in ("reviewer_a", "reviewer_b"):
-        shutil.copytree(bundle, root / "models" / name / "1")
+    for name, run_dir in (("reviewer_a", smoke_run[0]), ("reviewer_b", smoke_run_b)):
+        export(run_dir / "model.safetensors", root / "models" / name / "1", tiny_manifest)
         promote(name, "1", "champion", root / "models")
     policy = yaml.safe_load(Path("configs/verdict.yaml").read_text())
     policy["quality"]["min_side_px"] = 128  # the tiny benchmark's photos are 128 px

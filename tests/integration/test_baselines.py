@@ -34,7 +34,7 @@ RECOGNITION = CLASSIFICATION_TASKS  # view, category, hardware type and finish, 
 @pytest.fixture(scope="module")
 def benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(
-        SynthConfig(items=160, seed=21, size=160, workers=1), tmp_path_factory.mktemp("base"), progress=False
+        SynthConfig(items=320, seed=21, size=128, workers=1), tmp_path_factory.mktemp("base"), progress=False
     )
 
 

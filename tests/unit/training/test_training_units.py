@@ -224,3 +224,10 @@ def test_category_is_learnt_and_scored_on_overall_photos_only() -> None:
     targets = build_targets(frame, load_taxonomy())
     assert targets.classes["category"].tolist() == [0, -1, -1, -1]
     assert targets.condition.tolist() == [2, 2, 2, 2]  # the item's grade, on every photo
+
+
+def test_presence_threshold_separates_photos_that_show_a_defect() -> None:
+    scores = np.array([0.05, 0.1, 0.12, 0.22, 0.25, 0.3, 0.6])
+    present = np.array([False, False, False, True, True, True, True])
+    assert cal.fit_presence_threshold(scores, present) == pytest.approx(0.22)
+    assert cal.fit_presence_threshold(scores, np.zeros(7, bool)) == 0.5
