@@ -54,6 +54,7 @@ from training.tracking import Tracker, file_sha256, git_sha
 
 FORMAT_VERSION = 2  # 2: category head, item-level condition, frozen levels
 Report = Callable[[str], None]
+HISTORY_FILE = "history.csv"
 
 
 @dataclass
@@ -198,6 +199,8 @@ def fit_defect_thresholds(predictions: dict[str, np.ndarray], dataset: PhotoData
     """Per defect class, the probability from which a photo shows it (`calibrate`), fitted on
     the validation photos whose masks are known."""
     known = dataset.targets.mask_known
+    if not known.any():
+        return {}  # no photo with a known mask: serving keeps its default threshold
     strongest = predictions[DEFECTS][known].astype(np.float32).reshape(int(known.sum()), -1)
     present = predictions[MASK_TARGET][known].reshape(int(known.sum()), -1) > 0
     classes = dataset.taxonomy.classes(DEFECTS)
@@ -206,6 +209,16 @@ def fit_defect_thresholds(predictions: dict[str, np.ndarray], dataset: PhotoData
     return {
         name: cal.fit_presence_threshold(strongest[:, c], present[:, c]) for c, name in enumerate(classes)
     }
+
+
+def write_history(path: Path, history: list[dict[str, float]]) -> None:
+    """The learning curves: one row per epoch (photos seen, wall-clock seconds since the start,
+    loss, every head's validation figure), for `dvc plots` and notebooks."""
+    import pandas as pd
+
+    from data.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, pd.DataFrame(history).to_csv(index=False).encode())
 
 
 def clock(seconds: float) -> str:
@@ -431,6 +444,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
     return {
         "train_loss": running.get("loss", float("nan")),
         "images_per_second": seen * world.world_size / max(elapsed, 1e-9),
+        "photos": seen * world.world_size,
         "seconds": elapsed,
     }
 
@@ -441,8 +455,11 @@ def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
     if run.world.main:
         predictions = collect(run.evaluated, run.val_batches, run.device, config.train.channels_last)
         metrics = validation_metrics(predictions, run.val_set)
+        seen_before = run.history[-1]["photos_seen"] if run.history else 0
         record = {
             "epoch": epoch,
+            "photos_seen": seen_before + trained["photos"],
+            "wall_seconds": time.perf_counter() - run.started,
             "train_loss": trained["train_loss"],
             "images_per_second": trained["images_per_second"],
             "lr": run.scheduler.get_last_lr()[0],
@@ -523,6 +540,7 @@ def finish(run: Run) -> None:
     }
     final = run.run_dir / "model.safetensors"
     save_weights(final, model.state_dict(), metadata)
+    write_history(run.run_dir / HISTORY_FILE, history)
     (run.run_dir / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
     if run.tracker is not None:
         run.tracker.finish(final, calibration)

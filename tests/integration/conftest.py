@@ -46,10 +46,12 @@ def smoke_run(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
-def smoke_run_b(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second smoke reviewer that sees photos at another size (80 px), as reviewer B does."""
+def smoke_run_b(smoke_run, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second smoke reviewer that sees photos at another size (80 px), as reviewer B does;
+    recorded in the first one's MLflow store."""
     out = tmp_path_factory.mktemp("smoke_b")
-    config = _smoke_config(tiny_manifest, out, "preprocess.size=80", "seed=2", "tracking.log_model=false")
+    store = f"tracking.tracking_uri=sqlite:///{smoke_run[1]}/mlflow.db"
+    config = _smoke_config(tiny_manifest, out, "preprocess.size=80", "seed=2", store)
     return train(config, progress=False, report=lambda line: None)
 
 

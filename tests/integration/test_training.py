@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -268,3 +269,21 @@ def test_ema_class_weights_and_early_stopping_options_run(
     assert last == min(best + 1, 5)
     assert len(history) == last + 1
     assert (run_dir / "model.safetensors").exists()
+
+
+def test_a_manifest_with_only_some_labels_trains_the_heads_it_can(
+    tiny_manifest: Path, tmp_path: Path, smoke_config
+) -> None:
+    """A shop's table with views and categories only: no masks, grades or cues to learn from."""
+    from data.manifest import read_manifest
+
+    frame = read_manifest(tiny_manifest)
+    for column in ("defects", "mask_path", "mask_class", "condition_grade", "cues", "item_cues"):
+        frame[column] = None
+    frame["image_path"] = [str(tiny_manifest.parent / p) for p in frame["image_path"]]
+    partial = tmp_path / "partial.csv"
+    frame.to_csv(partial, index=False)
+    config = smoke_config(partial, tmp_path, "train.epochs=1", "tracking.log_model=false")
+    metadata = read_metadata(train(config, progress=False, report=lambda line: None) / "model.safetensors")
+    assert metadata["defect_thresholds"] == {}
+    assert metadata["val_calibrated"]["view"] >= 0 and math.isnan(metadata["val_calibrated"]["condition"])
