@@ -3,7 +3,8 @@
 A condition grade belongs to the item. Each photo contributes the ordinal (CORAL) logits of
 what it shows (defects, fading); the item's logits are their mean over the item's photos,
 whatever their views, and its grade probabilities follow with the head's temperature.
-Training's condition loss (in torch), evaluation, calibration and the API all aggregate this way.
+Training's condition loss (in torch), evaluation, calibration and the API all aggregate this way,
+and all report the median grade (`median_grade`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from collections.abc import Iterable
 import numpy as np
 
 from serving.probabilities import ordinal_probabilities
+
+
+def median_grade(probabilities: np.ndarray) -> np.ndarray:
+    """The grade to report from (..., K) grade probabilities: their median, the first grade whose
+    cumulative probability reaches 0.5 (CORAL's own decision: every threshold whose
+    P(grade > k) is at least 0.5 is passed). The most probable grade is the wrong summary of an
+    ordinal distribution: a spread one piles up on the extremes A and D."""
+    return (np.cumsum(probabilities, axis=-1) < 0.5).sum(axis=-1)
 
 
 def item_grade_logits(photo_logits: np.ndarray) -> np.ndarray:

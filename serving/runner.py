@@ -18,7 +18,7 @@ from PIL import Image
 
 from data.taxonomy import Taxonomy, load_taxonomy
 from serving.bundle import ORDINAL_TASK, VISIBLE_IN, Bundle, Predictions
-from serving.condition import item_grade_probabilities
+from serving.condition import item_grade_probabilities, median_grade
 from serving.evidence import item_counterfeit_probability
 from serving.preprocess import PreprocessSpec, preprocess_batch
 from serving.quality import QualityReport, QualityThresholds, assess_quality
@@ -279,7 +279,7 @@ def condition_report(
     grade_probabilities: np.ndarray, photos: list[PhotoFindings], taxonomy: Taxonomy
 ) -> dict:
     """The item's grade (its (K,) probabilities, see `serving.condition`) and its defects by class."""
-    k = int(grade_probabilities.argmax())
+    k = int(median_grade(grade_probabilities))
     defects: dict[str, list[int]] = {}
     for photo in photos:
         for finding in photo.defects:

@@ -10,13 +10,14 @@ The photos are not augmented: a cached photo is the same photo every epoch.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from training.data import PhotoDataset
+from training.config import TrainConfig
+from training.data import ItemBatchSampler, PhotoDataset
 from training.model import Reviewer
 from training.predict import FROZEN_PREFIX
 
@@ -105,3 +106,22 @@ def describe(photos: CachedPhotos) -> str:
         f"{len(photos)} photos in {photos.seconds:.0f} s ({len(photos) / max(photos.seconds, 1e-9):.0f}/s), "
         f"{photos.nbytes / 2**20:.0f} MiB ({shapes} per photo)"
     )
+
+
+def photo_batches(
+    config: TrainConfig,
+    model: Reviewer,
+    dataset: PhotoDataset,
+    sampler: ItemBatchSampler,
+    device: torch.device,
+    report: Callable[[str], None],
+    role: str,
+) -> Iterable[dict[str, torch.Tensor]]:
+    """Batches of whole items: cached frozen features when the config caches them, else photos
+    decoded (and augmented) every epoch by DataLoader workers."""
+    if config.caches_features:
+        photos = cache_frozen_features(model, dataset, device, workers=config.data.workers)
+        report(f"{config.name}: frozen ImageNet features of the {role} photos cached: {describe(photos)}")
+        return CachedLoader(photos, sampler)
+    workers = config.data.workers
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, persistent_workers=workers > 0)

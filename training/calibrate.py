@@ -7,12 +7,19 @@ the predicted class. Fitted by minimising the head's own negative log-likelihood
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
-from training.metrics import binary_ece, expected_calibration_error
+from training.metrics import binary_ece, expected_calibration_error, item_grade_logits_table
+from training.predict import MASK_TARGET
+
+if TYPE_CHECKING:
+    from training.data import PhotoDataset
 
 T_MIN, T_MAX = 0.05, 20.0
 
@@ -95,3 +102,46 @@ def ordinal_ece(logits: np.ndarray, target: np.ndarray, temperature: float = 1.0
     return expected_calibration_error(
         probs.max(axis=1), (probs.argmax(axis=1) == target[known]).astype(float)
     )
+
+
+def fit_temperatures(
+    predictions: dict[str, np.ndarray], dataset: PhotoDataset
+) -> tuple[dict[str, float], dict]:
+    """Temperature per head on validation, with ECE before and after. The condition grade is
+    calibrated on items (serving's aggregation of their photos), where it is read."""
+    t = dataset.targets
+    temperatures: dict[str, float] = {}
+    report: dict[str, dict[str, float]] = {}
+    for task in CLASSIFICATION_TASKS:
+        temperatures[task] = fit_multiclass(predictions[task], t.classes[task])
+        before = multiclass_ece(predictions[task], t.classes[task])
+        after = multiclass_ece(predictions[task], t.classes[task], temperatures[task])
+        report[task] = {"ece_before": before, "ece_after": after, "temperature": temperatures[task]}
+    logits, grades = item_grade_logits_table(predictions, dataset)
+    temperatures[ORDINAL_TASK] = fit_ordinal(logits, grades)
+    report[ORDINAL_TASK] = {
+        "ece_before": ordinal_ece(logits, grades),
+        "ece_after": ordinal_ece(logits, grades, temperatures[ORDINAL_TASK]),
+        "temperature": temperatures[ORDINAL_TASK],
+    }
+    temperatures[EVIDENCE] = fit_binary(predictions[EVIDENCE], t.evidence)
+    report[EVIDENCE] = {
+        "ece_before": evidence_ece(predictions[EVIDENCE], t.evidence),
+        "ece_after": evidence_ece(predictions[EVIDENCE], t.evidence, temperatures[EVIDENCE]),
+        "temperature": temperatures[EVIDENCE],
+    }
+    return temperatures, report
+
+
+def fit_defect_thresholds(predictions: dict[str, np.ndarray], dataset: PhotoDataset) -> dict[str, float]:
+    """Per defect class, the probability from which a photo shows it (`calibrate`), fitted on
+    the validation photos whose masks are known."""
+    known = dataset.targets.mask_known
+    if not known.any():
+        return {}  # no photo with a known mask: serving keeps its default threshold
+    strongest = predictions[DEFECTS][known].astype(np.float32).reshape(int(known.sum()), -1)
+    present = predictions[MASK_TARGET][known].reshape(int(known.sum()), -1) > 0
+    classes = dataset.taxonomy.classes(DEFECTS)
+    strongest = strongest.reshape(len(strongest), len(classes), -1).max(2)
+    present = present.reshape(len(present), len(classes), -1).any(2)
+    return {name: fit_presence_threshold(strongest[:, c], present[:, c]) for c, name in enumerate(classes)}

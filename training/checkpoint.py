@@ -18,6 +18,9 @@ from safetensors.torch import load_file, safe_open, save_file
 from data.atomic import atomic_path
 
 METADATA_KEY = "secondlook"
+# What `training.evaluate.load_reviewer` can rebuild. 2: category head, item-level condition,
+# frozen levels.
+CHECKPOINT_FORMAT_VERSION = 2
 
 
 def save_weights(path: Path, state: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None) -> None:

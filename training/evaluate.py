@@ -19,25 +19,24 @@ from torch.utils.data import DataLoader
 from data.manifest import read_manifest, split_list
 from data.taxonomy import load_taxonomy
 from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK, Bundle
-from serving.condition import item_grade_logits
+from serving.condition import median_grade
 from serving.evidence import item_scores
 from serving.preprocess import PreprocessSpec
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
 from training.agreement import ITEMS_FILE
 from training.calibrate import evidence_ece, multiclass_ece
-from training.checkpoint import load_weights, read_metadata
+from training.checkpoint import CHECKPOINT_FORMAT_VERSION, load_weights, read_metadata
 from training.data import ItemBatchSampler, PhotoDataset
 from training.metrics import (
     accuracy,
     binary_ece,
     item_frame,
+    item_grade_logits_table,
     labelled_items,
     macro_f1,
 )
 from training.model import Reviewer
 from training.predict import MASK_TARGET, collect, gather
-
-CHECKPOINT_FORMAT_VERSION = 2  # training.train.FORMAT_VERSION: what `load_reviewer` can rebuild
 
 # The figure each head is judged by, in the order tables show them:
 # (short key, what a reader sees, section of `compute_metrics`' result, field).
@@ -67,23 +66,6 @@ def headline_table(figures: dict[str, float]) -> str:
     rows = ["| head | figure |", "|---|---|"]
     rows += [f"| {label} | {figures[key]:.3f} |" for key, label, _, _ in HEADLINE]
     return "\n".join(rows)
-
-
-def item_grade_logits_table(
-    predictions: dict[str, np.ndarray], dataset: PhotoDataset
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each item with a known grade: its grade logits (serving's aggregation of all its photos)
-    and its grade. Returns ((items, K-1) logits, (items,) grade indices)."""
-    items = dataset.frame["item_id"].astype(str).to_numpy()
-    grade = dataset.targets.condition
-    logits, grades = [], []
-    for item in pd.unique(items):
-        rows = items == item
-        if grade[rows].max() >= 0:
-            logits.append(item_grade_logits(predictions[ORDINAL_TASK][rows]))
-            grades.append(int(grade[rows].max()))
-    width = predictions[ORDINAL_TASK].shape[1]
-    return np.asarray(logits, np.float64).reshape(-1, width), np.asarray(grades, np.int64)
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -244,7 +226,7 @@ def condition_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset,
     logits, grades = item_grade_logits_table(predictions, dataset)
     if not len(grades):
         return {"exact": float("nan"), "within_one": float("nan"), "n": 0}
-    predicted = ordinal_probabilities(logits, temperature).argmax(1)
+    predicted = median_grade(ordinal_probabilities(logits, temperature))
     return {
         "exact": float((predicted == grades).mean()),
         "within_one": float((np.abs(predicted - grades) <= 1).mean()),

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+from serving.bundle import ORDINAL_TASK
+from serving.condition import item_grade_logits
+
+if TYPE_CHECKING:
+    from training.data import PhotoDataset
 
 
 def accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
@@ -70,3 +78,20 @@ def labelled_items(
     """(P(counterfeit), label) arrays of the labelled items; see `item_frame`."""
     frame = item_frame(scores, item_ids, item_labels)
     return frame["p_counterfeit"].to_numpy(float), frame["label"].to_numpy(int)
+
+
+def item_grade_logits_table(
+    predictions: dict[str, np.ndarray], dataset: PhotoDataset
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each item with a known grade: its grade logits (serving's aggregation of all its photos)
+    and its grade. Returns ((items, K-1) logits, (items,) grade indices)."""
+    items = dataset.frame["item_id"].astype(str).to_numpy()
+    grade = dataset.targets.condition
+    logits, grades = [], []
+    for item in pd.unique(items):
+        rows = items == item
+        if grade[rows].max() >= 0:
+            logits.append(item_grade_logits(predictions[ORDINAL_TASK][rows]))
+            grades.append(int(grade[rows].max()))
+    width = predictions[ORDINAL_TASK].shape[1]
+    return np.asarray(logits, np.float64).reshape(-1, width), np.asarray(grades, np.int64)

@@ -8,7 +8,8 @@
 - Defects: an FPN-style head sums the feature maps of every level from stride 4 down to the
   last (1x1 lateral convolutions, upsampled), then gives one mask logit per class at 1/4 of
   the input resolution.
-- Condition grade is ordinal (CORAL: one shared score and K-1 ordered thresholds). Its score
+- Condition grade is ordinal (CORAL: one shared score and K-1 ordered thresholds; the grade
+  reported is the median of its distribution, `serving.condition.median_grade`). Its score
   reads the pooled features and a summary of the photo's own defect maps (how surely and how
   much it shows each defect class) weighted by its predicted view, because a grade is mostly
   a count of defects across the item's photos; an item's grade is the mean of its photos'

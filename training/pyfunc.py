@@ -34,6 +34,7 @@ class ReviewerModel(mlflow.pyfunc.PythonModel):
         from data.decode import decode_image
         from data.taxonomy import load_taxonomy
         from serving.bundle import CLASSIFICATION_TASKS
+        from serving.condition import median_grade
         from serving.preprocess import preprocess
         from serving.probabilities import ordinal_probabilities, sigmoid, softmax
 
@@ -47,7 +48,7 @@ class ReviewerModel(mlflow.pyfunc.PythonModel):
             probs = softmax(out[task], temperatures[task])
             result[task] = [taxonomy.classes(task)[i] for i in probs.argmax(1)]
             result[f"{task}_confidence"] = probs.max(1)
-        grades = ordinal_probabilities(out["condition_grade"], temperatures["condition_grade"]).argmax(1)
+        grades = median_grade(ordinal_probabilities(out["condition_grade"], temperatures["condition_grade"]))
         result["condition_grade"] = [taxonomy.classes("condition_grade")[i] for i in grades]
         return result
 

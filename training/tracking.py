@@ -103,3 +103,13 @@ class Tracker:
 
             log_pyfunc(model_path)
         self.mlflow.end_run()
+
+
+def write_history(path: Path, history: list[dict[str, float]]) -> None:
+    """The learning curves: one row per epoch (photos seen, wall-clock seconds since the start,
+    loss, every head's validation figure), for `dvc plots` and notebooks."""
+    import pandas as pd
+
+    from data.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, pd.DataFrame(history).to_csv(index=False).encode())

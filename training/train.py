@@ -17,10 +17,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data.taxonomy import load_taxonomy
-from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
 from serving.preprocess import PreprocessSpec
-from training import calibrate as cal
-from training.cache import CachedLoader, cache_frozen_features, describe
+from training.cache import photo_batches
+from training.calibrate import fit_defect_thresholds, fit_temperatures
 from training.checkpoint import (
+    CHECKPOINT_FORMAT_VERSION,
     epoch_paths,
     latest_epoch,
     load_state,
@@ -46,47 +44,16 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig
 from training.data import ItemBatchSampler, PhotoDataset, load_splits
-from training.evaluate import compute_metrics, headline, headline_table, item_grade_logits_table
+from training.distributed import Distributed, distributed_context, seed_everything
+from training.evaluate import compute_metrics, headline, headline_table
 from training.losses import multitask_loss
 from training.model import Reviewer
-from training.predict import MASK_TARGET, collect, forward, to_device
-from training.tracking import Tracker, file_sha256, git_sha
+from training.optim import class_weights_for, lr_lambda, parameter_groups
+from training.predict import collect, forward, to_device
+from training.tracking import Tracker, file_sha256, git_sha, write_history
 
-FORMAT_VERSION = 2  # 2: category head, item-level condition, frozen levels
 Report = Callable[[str], None]
 HISTORY_FILE = "history.csv"
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-@contextmanager
-def distributed_context() -> Iterator[Distributed]:
-    """Join the process group torchrun describes in the environment, if any."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        yield Distributed()
-        return
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend=backend)
-    try:
-        yield Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-    finally:
-        dist.destroy_process_group()
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def preprocess_spec(config: TrainConfig) -> PreprocessSpec:
@@ -110,53 +77,6 @@ def build_model(config: TrainConfig) -> Reviewer:
     )
 
 
-def lr_lambda(total_steps: int, warmup_steps: int):
-    """Linear warmup then cosine decay to zero, as a factor of the base learning rate."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def parameter_groups(
-    model: torch.nn.Module, weight_decay: float, lr: float, head_lr_scale: float = 1.0
-) -> list[dict[str, Any]]:
-    """Trainable parameters only; no weight decay on biases and normalisation parameters; the
-    heads (new, randomly initialised) at `head_lr_scale` times the backbone's learning rate."""
-    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
-    for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        head = not name.startswith("backbone.")
-        decays = not (parameter.ndim <= 1 or name.endswith(".bias"))
-        groups.setdefault((head, decays), []).append(parameter)
-    return [
-        {
-            "params": params,
-            "weight_decay": weight_decay if decays else 0.0,
-            "lr": lr * (head_lr_scale if head else 1.0),
-        }
-        for (head, decays), params in groups.items()
-    ]
-
-
-def class_weights_for(dataset: PhotoDataset, device: torch.device) -> dict[str, torch.Tensor]:
-    """Inverse-frequency weights per classification task (known labels only), mean 1."""
-    weights = {}
-    for task in CLASSIFICATION_TASKS:
-        labels = dataset.targets.classes[task]
-        known = labels[labels >= 0]
-        n_classes = len(dataset.taxonomy.classes(task))
-        counts = np.bincount(known, minlength=n_classes).astype(np.float64) + 1.0
-        w = counts.sum() / counts
-        weights[task] = torch.as_tensor(w / w.mean(), dtype=torch.float32, device=device)
-    return weights
-
-
 def validation_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset) -> dict[str, float]:
     """Every head's headline figure on validation (uncalibrated) and their mean, `score`,
     which picks the best epoch."""
@@ -164,61 +84,6 @@ def validation_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset
     known = [v for v in figures.values() if not math.isnan(v)]
     figures["score"] = float(np.mean(known)) if known else float("nan")
     return {k: round(float(v), 6) for k, v in figures.items()}
-
-
-def fit_temperatures(
-    predictions: dict[str, np.ndarray], dataset: PhotoDataset
-) -> tuple[dict[str, float], dict]:
-    """Temperature per head on validation, with ECE before and after. The condition grade is
-    calibrated on items (serving's aggregation of their photos), where it is read."""
-    t = dataset.targets
-    temperatures: dict[str, float] = {}
-    report: dict[str, dict[str, float]] = {}
-    for task in CLASSIFICATION_TASKS:
-        temperatures[task] = cal.fit_multiclass(predictions[task], t.classes[task])
-        before = cal.multiclass_ece(predictions[task], t.classes[task])
-        after = cal.multiclass_ece(predictions[task], t.classes[task], temperatures[task])
-        report[task] = {"ece_before": before, "ece_after": after, "temperature": temperatures[task]}
-    logits, grades = item_grade_logits_table(predictions, dataset)
-    temperatures[ORDINAL_TASK] = cal.fit_ordinal(logits, grades)
-    report[ORDINAL_TASK] = {
-        "ece_before": cal.ordinal_ece(logits, grades),
-        "ece_after": cal.ordinal_ece(logits, grades, temperatures[ORDINAL_TASK]),
-        "temperature": temperatures[ORDINAL_TASK],
-    }
-    temperatures[EVIDENCE] = cal.fit_binary(predictions[EVIDENCE], t.evidence)
-    report[EVIDENCE] = {
-        "ece_before": cal.evidence_ece(predictions[EVIDENCE], t.evidence),
-        "ece_after": cal.evidence_ece(predictions[EVIDENCE], t.evidence, temperatures[EVIDENCE]),
-        "temperature": temperatures[EVIDENCE],
-    }
-    return temperatures, report
-
-
-def fit_defect_thresholds(predictions: dict[str, np.ndarray], dataset: PhotoDataset) -> dict[str, float]:
-    """Per defect class, the probability from which a photo shows it (`calibrate`), fitted on
-    the validation photos whose masks are known."""
-    known = dataset.targets.mask_known
-    if not known.any():
-        return {}  # no photo with a known mask: serving keeps its default threshold
-    strongest = predictions[DEFECTS][known].astype(np.float32).reshape(int(known.sum()), -1)
-    present = predictions[MASK_TARGET][known].reshape(int(known.sum()), -1) > 0
-    classes = dataset.taxonomy.classes(DEFECTS)
-    strongest = strongest.reshape(len(strongest), len(classes), -1).max(2)
-    present = present.reshape(len(present), len(classes), -1).any(2)
-    return {
-        name: cal.fit_presence_threshold(strongest[:, c], present[:, c]) for c, name in enumerate(classes)
-    }
-
-
-def write_history(path: Path, history: list[dict[str, float]]) -> None:
-    """The learning curves: one row per epoch (photos seen, wall-clock seconds since the start,
-    loss, every head's validation figure), for `dvc plots` and notebooks."""
-    import pandas as pd
-
-    from data.atomic import atomic_write_bytes
-
-    atomic_write_bytes(path, pd.DataFrame(history).to_csv(index=False).encode())
 
 
 def clock(seconds: float) -> str:
@@ -294,25 +159,6 @@ def train(
         return run.run_dir
 
 
-def _batches(
-    config: TrainConfig,
-    model: Reviewer,
-    dataset: PhotoDataset,
-    sampler: ItemBatchSampler,
-    device: torch.device,
-    report: Report,
-    role: str,
-) -> Iterable[dict[str, torch.Tensor]]:
-    """Batches of whole items: cached frozen features when the config caches them, else photos
-    decoded (and augmented) every epoch by DataLoader workers."""
-    if config.caches_features:
-        photos = cache_frozen_features(model, dataset, device, workers=config.data.workers)
-        report(f"{config.name}: frozen ImageNet features of the {role} photos cached: {describe(photos)}")
-        return CachedLoader(photos, sampler)
-    workers = config.data.workers
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, persistent_workers=workers > 0)
-
-
 def setup(config: TrainConfig, world: Distributed, progress: bool, report: Report) -> Run:
     started = time.perf_counter()
     seed_everything(config.seed)
@@ -374,8 +220,8 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
         train_set=train_set,
         val_set=val_set,
         sampler=sampler,
-        train_batches=_batches(config, model, train_set, sampler, device, main_report, "training"),
-        val_batches=_batches(config, model, val_set, val_sampler, device, main_report, "validation"),
+        train_batches=photo_batches(config, model, train_set, sampler, device, main_report, "training"),
+        val_batches=photo_batches(config, model, val_set, val_sampler, device, main_report, "validation"),
         optimizer=optimizer,
         scheduler=scheduler,
         steps_per_epoch=steps_per_epoch,
@@ -522,7 +368,7 @@ def finish(run: Run) -> None:
     taxonomy = load_taxonomy()
     history = run.history
     metadata = {
-        "format_version": FORMAT_VERSION,
+        "format_version": CHECKPOINT_FORMAT_VERSION,
         "name": config.name,
         "backbone": config.model.backbone,
         "config": json.loads(json.dumps(config.model_dump(mode="json"))),

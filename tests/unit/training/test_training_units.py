@@ -231,3 +231,14 @@ def test_presence_threshold_separates_photos_that_show_a_defect() -> None:
     present = np.array([False, False, False, True, True, True, True])
     assert cal.fit_presence_threshold(scores, present) == pytest.approx(0.22)
     assert cal.fit_presence_threshold(scores, np.zeros(7, bool)) == 0.5
+
+
+def test_the_reported_grade_is_the_median_not_the_most_probable() -> None:
+    from serving.condition import median_grade
+
+    spread = np.array([0.34, 0.1, 0.22, 0.34])  # argmax would say A (or D); half the mass is above B
+    assert median_grade(spread) == 2
+    assert median_grade(np.array([[0.9, 0.1, 0, 0], [0, 0, 0.4, 0.6]])).tolist() == [0, 3]
+    # The median of CORAL's class probabilities is the count of thresholds passed.
+    logits = np.array([[2.0, 0.5, -1.0], [-0.2, -1.0, -3.0], [3.0, 2.0, 0.1]])
+    assert median_grade(ordinal_probabilities(logits)).tolist() == (logits > 0).sum(1).tolist()
