@@ -17,7 +17,7 @@
 
 The first `frozen_levels` feature levels of the backbone keep their ImageNet weights and
 batch-norm statistics: `frozen_features` is a pure function of the photo, so training can
-compute it once per photo and cache it, and train the rest (`forward_from_frozen`) for many
+compute it once per photo and cache it, and train the rest (`forward(frozen=...)`) for many
 epochs at a fraction of the cost of the whole network.
 """
 
