@@ -51,6 +51,7 @@ from training.model import Reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
 from training.predict import collect, forward, to_device
 from training.tracking import Tracker, file_sha256, git_sha, write_history
+from training.weights import resolve_weights
 
 Report = Callable[[str], None]
 HISTORY_FILE = "history.csv"
@@ -167,6 +168,8 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
     if not cuda and world.world_size > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.world_size))
     spec = preprocess_spec(config)
+    if config.model.pretrained:  # fail before reading any data when the weights are missing
+        resolve_weights(config.model.backbone, config.model.pretrained_path)
     splits = load_splits(
         config.data.manifest, config.data.split_seed, config.data.val_fraction, config.data.max_items
     )
