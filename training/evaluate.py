@@ -270,9 +270,29 @@ def defect_metrics(
     return result
 
 
+CUE_FALSE_POSITIVE_RATE = 0.05  # the authentic share wrongly flagged at which cue recall is read
+
+
+def recall_at_false_positive_rate(positive: np.ndarray, negative: np.ndarray, rate: float) -> float:
+    """Share of `positive` scores above the threshold that flags at most `rate` of `negative`
+    ones (the highest threshold with that property: ties with a negative do not count)."""
+    if not len(positive) or not len(negative):
+        return float("nan")
+    allowed = int(np.floor(rate * len(negative)))
+    ordered = np.sort(negative)[::-1]
+    threshold = ordered[allowed] if allowed < len(ordered) else -np.inf
+    return float((np.asarray(positive) > threshold).mean())
+
+
 def cue_table(dataset: PhotoDataset, evidence: np.ndarray, scores: dict[str, float]) -> dict:
-    """Per counterfeit cue: how often items carrying it, and photos showing it, are missed."""
+    """Per counterfeit cue: how often items carrying it, and photos showing it, are missed at
+    0.5, and their recall at a 5% false-positive rate on authentic items and photos (a figure
+    that does not depend on where calibration put 0.5)."""
     frame = dataset.frame
+    authentic_items = dataset.targets.item_label == 0
+    item_ids = frame["item_id"].astype(str).to_numpy()
+    genuine_scores = np.array([scores[i] for i in np.unique(item_ids[authentic_items])])
+    genuine_photos = evidence[authentic_items]
     table: dict[str, dict[str, float]] = {}
     for cue in dataset.taxonomy.cue_names:
         showing = np.array([cue in split_list(v) for v in frame["cues"]])
@@ -281,11 +301,18 @@ def cue_table(dataset: PhotoDataset, evidence: np.ndarray, scores: dict[str, flo
         )
         if len(carrying) == 0:
             continue
+        carrying_scores = np.array([scores[i] for i in carrying])
         table[cue] = {
             "items": len(carrying),
-            "item_miss_rate": float(np.mean([scores[i] < 0.5 for i in carrying])),
+            "item_miss_rate": float(np.mean(carrying_scores < 0.5)),
+            "item_recall_at_5pct_fpr": recall_at_false_positive_rate(
+                carrying_scores, genuine_scores, CUE_FALSE_POSITIVE_RATE
+            ),
             "photos_showing": int(showing.sum()),
             "photo_miss_rate": float((evidence[showing] < 0.5).mean()) if showing.any() else float("nan"),
+            "photo_recall_at_5pct_fpr": recall_at_false_positive_rate(
+                evidence[showing], genuine_photos, CUE_FALSE_POSITIVE_RATE
+            ),
         }
     return table
 

@@ -146,6 +146,19 @@ def test_roc_auc_and_risk_coverage_on_known_answers() -> None:
     assert np.allclose(curve["coverage"], [0.25, 0.5, 0.75, 1.0])
 
 
+def test_cue_recall_is_read_at_the_threshold_that_flags_five_percent_of_authentic_items() -> None:
+    from training.evaluate import recall_at_false_positive_rate
+
+    negative = np.linspace(0.0, 0.99, 100)  # 5 of them (0.95..0.99) lie above 0.94
+    positive = np.array([0.945, 0.96, 0.5, 0.999])
+    # At most 5 of 100 authentic scores may be flagged: the threshold is the 6th highest, 0.94.
+    assert recall_at_false_positive_rate(positive, negative, 0.05) == 0.75
+    assert recall_at_false_positive_rate(positive, negative, 0.0) == 0.25  # only above 0.99
+    # Ties with an authentic score are not flagged; no negatives means no figure.
+    assert recall_at_false_positive_rate(np.array([0.94]), negative, 0.05) == 0.0
+    assert np.isnan(recall_at_false_positive_rate(positive, np.array([]), 0.05))
+
+
 def test_reviewers_never_see_the_policy_or_test_items_and_partition_by_seed() -> None:
     import pandas as pd
 
