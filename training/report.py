@@ -130,8 +130,7 @@ def write_markdown_and_plots(
         "",
         "## Errors per counterfeit cue",
         "",
-        "Miss rates at a score of 0.5; recall at the threshold that flags 5% of authentic items "
-        "(photos).",
+        "Miss rates at a score of 0.5; recall at the threshold that flags 5% of authentic items (photos).",
         "",
         "| cue | items | item miss rate | item recall at 5% FPR | photos showing | photo miss rate "
         "| photo recall at 5% FPR |",
