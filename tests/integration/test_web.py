@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 
 from data.manifest import read_manifest, resolve_image_path
 from tests.integration.service import running_service
@@ -150,6 +151,48 @@ def test_an_appraiser_uploads_photos_and_sees_the_verdict_and_a_heatmap(open_pag
     )
     assert photo.get_attribute("src").startswith("blob:")
     page.screenshot("03-verdict-with-heatmap")
+    assert page.console_errors == []
+
+
+def test_a_photo_opens_full_size_with_zoom_and_pan(open_page, tmp_path: Path) -> None:
+    page = open_page(width=800, height=600)
+    page.sign_in("appraiser")
+    files = _item_files(page.service["manifest"], tmp_path)
+    large = tmp_path / "large.jpg"  # a phone-sized photo: larger than the screen at its own pixels
+    Image.open(files[0][0]).resize((1600, 1200)).save(large, quality=90)
+    files[0] = (large, files[0][1])
+    _choose(page, files)
+    page.tab.get_by_role("button", name="Appraise").click()
+    page.tab.locator("#result .banner").wait_for()
+    card = page.tab.locator("#result .card").first
+    page.tab.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=card.locator("img.photo").element_handle()
+    )
+    width, height = 1600, 1200
+
+    card.get_by_role("button", name="Open full size").click()
+    viewer = page.tab.get_by_role("dialog")
+    viewer.wait_for()
+    image = viewer.locator("img")
+    assert image.evaluate("img => img.naturalWidth") == width  # the photo's own pixels
+    viewer.get_by_role("button", name="Actual size").click()
+    assert image.evaluate("img => img.getBoundingClientRect().width") == width
+    for _ in range(3):
+        viewer.get_by_role("button", name="Zoom in").click()
+    assert image.evaluate("img => img.getBoundingClientRect().width") > 1.9 * width
+    assert f"{width} × {height} px" in viewer.locator("output").inner_text()
+    stage = viewer.locator(".viewer-stage")
+    before = stage.evaluate("s => [s.scrollLeft, s.scrollTop]")
+    box = stage.bounding_box()
+    page.tab.mouse.move(box["x"] + 200, box["y"] + 200)
+    page.tab.mouse.down()
+    page.tab.mouse.move(box["x"] + 150, box["y"] + 170)
+    page.tab.mouse.up()
+    after = stage.evaluate("s => [s.scrollLeft, s.scrollTop]")
+    assert after[0] > before[0] and after[1] > before[1]  # dragging left and up pans right and down
+    page.screenshot("03b-photo-full-size")
+    page.tab.keyboard.press("Escape")
+    viewer.wait_for(state="hidden")
     assert page.console_errors == []
 
 

@@ -2,6 +2,8 @@
 // Every string from the API is put on the page as text (never as HTML), and the API key
 // lives only in this tab's session storage and in request headers.
 
+import { openViewer } from "./viewer.js";
+
 const KEY_STORAGE = "secondlook.apiKey";
 
 const VERDICTS = {
@@ -411,6 +413,10 @@ function photoCard(appraisalId, photo, localUrl) {
   });
   showPhoto().catch(showError);
   image.dataset.showing = "photo";
+  // What the card shows (photo or heatmap), at its own pixels.
+  const openFull = () =>
+    openViewer(image.src, `Photo ${photo.index}: ${words(photo.view)} view${image.dataset.showing === "heatmap" ? ", heatmap" : ""}`).catch(showError);
+  image.addEventListener("click", openFull);
 
   const labels = Object.entries(photo.labels).map(([task, label]) =>
     el("div", {}, el("dt", {}, words(task)), el("dd", {}, `${words(label.label)} (${percent(label.confidence)})`)),
@@ -425,6 +431,7 @@ function photoCard(appraisalId, photo, localUrl) {
       {},
       el("p", { class: "card-title" }, `Photo ${photo.index}: ${words(photo.view)} (${view})`),
       el("p", { class: "toggle" }, toggle, " ", el("label", { for: toggleId }, "Show heatmap")),
+      el("button", { type: "button", class: "quiet", onclick: openFull }, "Open full size"),
       el("dl", {}, labels),
       photo.defects.length
         ? el(
