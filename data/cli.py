@@ -45,6 +45,27 @@ def _apply_config_file(ctx: click.Context, _param: click.Parameter, value: Path 
     return value
 
 
+class SplitFractions(click.ParamType):
+    """ "0.35,0.325,0.325" (or a YAML list): the train, val and test shares, summing to 1."""
+
+    name = "TRAIN,VAL,TEST"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[float, float, float]:
+        parts = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        try:
+            shares = tuple(float(p) for p in parts)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r}: expected three numbers such as 0.7,0.15,0.15", param, ctx)
+        if len(shares) != 3 or min(shares) < 0 or abs(sum(shares) - 1) > 1e-6:
+            self.fail(f"{value!r}: expected three non-negative shares that sum to 1", param, ctx)
+        return shares  # type: ignore[return-value]
+
+
+SPLIT_FRACTIONS = SplitFractions()
+
+
 @data.command()
 @click.option(
     "--config",
@@ -74,6 +95,14 @@ def _apply_config_file(ctx: click.Context, _param: click.Parameter, value: Path 
     "--size", type=click.IntRange(128, 1024), default=256, show_default=True, help="Photo side in pixels."
 )
 @click.option("--counterfeit-rate", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option(
+    "--splits",
+    type=SPLIT_FRACTIONS,
+    default="0.7,0.15,0.15",
+    show_default=True,
+    help="Shares of items in train, val and test. Validation and test items cost only "
+    "inference, so a benchmark can give them more items than training.",
+)
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="0 = one per core.")
 @click.option("--format", "format_", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -84,6 +113,7 @@ def synth(
     difficulty: str,
     size: int,
     counterfeit_rate: float,
+    splits: tuple[float, float, float],
     workers: int,
     format_: str,
     quiet: bool,
@@ -102,6 +132,7 @@ def synth(
         counterfeit_rate=counterfeit_rate,
         workers=workers,
         manifest_name=f"manifest.{format_}",
+        split_fractions=splits,
     )
     manifest = generate(config, out_dir, progress=not quiet)
     summary = json.loads((out_dir / SUMMARY_NAME).read_text())
@@ -110,6 +141,8 @@ def synth(
         f"{summary['seconds']} s: {summary['photos_per_second_per_worker']} photos/s per worker "
         f"x {summary['workers']} workers"
     )
+    shares = summary["split_items"]
+    click.echo(" / ".join(f"{shares.get(split, 0)} {split}" for split in ("train", "val", "test")) + " items")
     click.echo(f"manifest: {manifest}")
     click.echo(f"preview:  secondlook data preview {manifest} --out {out_dir / 'preview.png'}")
 

@@ -179,6 +179,9 @@ def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) ->
         "items": config.items,
         "photos": len(frame),
         "counterfeit_items": int(flags.sum()),
+        "split_items": {
+            split: int(n) for split, n in frame.drop_duplicates("item_id")["split"].value_counts().items()
+        },
         "manifest": config.manifest_name,
         "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
         "workers": workers,

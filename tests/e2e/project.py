@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.prefix)
 TINY_PARAMS = {
-    "synth": {"items": 32, "size": 256, "seed": 0},
+    "synth": {"items": 32, "splits": "0.7,0.15,0.15", "size": 256, "seed": 0},
     "train": {"epochs": 1},
     "policy": {"target_error": 0.05},
 }

@@ -67,6 +67,27 @@ def test_synth_reads_a_config_file_and_flags_win(tmp_path: Path) -> None:
     assert set(frame["difficulty"]) == {"hard"}
 
 
+def test_synth_splits_give_evaluation_more_items_and_bad_shares_are_refused(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = run("data", "synth", "--out", str(out), "--items", "12", "--splits", "0.2,0.4,0.4", "--quiet")
+    assert result.returncode == 0, result.stderr
+    per_split = read_manifest(out / "manifest.csv").drop_duplicates("item_id")["split"].value_counts()
+    assert per_split["val"] + per_split["test"] > per_split.get("train", 0)
+    shares = json.loads((out / "benchmark.json").read_text())["split_items"]
+    assert shares == {split: int(n) for split, n in per_split.items()}
+    line = f"{shares.get('train', 0)} train / {shares['val']} val / {shares['test']} test items"
+    assert line in result.stdout
+
+    config = tmp_path / "synth.yaml"
+    config.write_text("items: 2\nsplits: [0.5, 0.25, 0.25]\n")
+    from_file = run("data", "synth", "--config", str(config), "--out", str(tmp_path / "b2"), "--quiet")
+    assert from_file.returncode == 0, from_file.stderr
+
+    refused = run("data", "synth", "--out", str(tmp_path / "b3"), "--items", "2", "--splits", "0.5,0.6,0.1")
+    assert refused.returncode == 2 and "sum to 1" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "b3").exists()
+
+
 def test_validate_reports_bad_rows_and_exits_non_zero(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     assert run("data", "synth", "--out", str(out), "--items", "2", "--quiet").returncode == 0
