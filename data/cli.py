@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from data.splits import DEFAULT_FRACTIONS, check_fractions
 from data.synthetic.config import DIFFICULTIES
 
 
@@ -58,9 +59,10 @@ class SplitFractions(click.ParamType):
             shares = tuple(float(p) for p in parts)
         except (TypeError, ValueError):
             self.fail(f"{value!r}: expected three numbers such as 0.7,0.15,0.15", param, ctx)
-        if len(shares) != 3 or min(shares) < 0 or abs(sum(shares) - 1) > 1e-6:
+        try:
+            return check_fractions(shares)
+        except ValueError:
             self.fail(f"{value!r}: expected three non-negative shares that sum to 1", param, ctx)
-        return shares  # type: ignore[return-value]
 
 
 SPLIT_FRACTIONS = SplitFractions()
@@ -98,7 +100,7 @@ SPLIT_FRACTIONS = SplitFractions()
 @click.option(
     "--splits",
     type=SPLIT_FRACTIONS,
-    default="0.7,0.15,0.15",
+    default=",".join(map(str, DEFAULT_FRACTIONS)),
     show_default=True,
     help="Shares of items in train, val and test. Validation and test items cost only "
     "inference, so a benchmark can give them more items than training.",

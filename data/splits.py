@@ -7,6 +7,13 @@ import hashlib
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.15, 0.15)
 
 
+def check_fractions(fractions: tuple[float, ...]) -> tuple[float, float, float]:
+    """The (train, val, test) shares if they are three non-negative numbers summing to 1."""
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-9:
+        raise ValueError(f"split fractions must be three non-negative shares that sum to 1, got {fractions}")
+    return (fractions[0], fractions[1], fractions[2])
+
+
 def split_for_item(
     item_id: str,
     seed: int = 0,
@@ -23,8 +30,7 @@ def split_for_item(
     benchmark itself was split (with equal seeds, every item the benchmark put in `train`
     would land in the reviewer's `train` too, and its validation set would be empty).
     """
-    if abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
-        raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
+    check_fractions(fractions)
     digest = hashlib.sha256(f"{namespace}{seed}:{item_id}".encode()).digest()
     position = int.from_bytes(digest[:8], "big") / 2**64
     if position < fractions[0]:

@@ -41,6 +41,8 @@ ORDINAL_TASK = "condition_grade"
 VISIBLE_IN: dict[str, tuple[str, ...]] = {"category": ("overall",)}
 EVIDENCE = "evidence"
 DEFECTS = "defects"
+# The mask probability from which a photo shows a defect class, when a bundle has no fitted one.
+DEFECT_THRESHOLD = 0.5
 CAM_PREFIX = "cam_"
 
 

@@ -17,14 +17,13 @@ import numpy as np
 from PIL import Image
 
 from data.taxonomy import Taxonomy, load_taxonomy
-from serving.bundle import ORDINAL_TASK, VISIBLE_IN, Bundle, Predictions
+from serving.bundle import DEFECT_THRESHOLD, ORDINAL_TASK, VISIBLE_IN, Bundle, Predictions
 from serving.condition import item_grade_probabilities, median_grade
 from serving.evidence import item_counterfeit_probability
 from serving.preprocess import PreprocessSpec, preprocess_batch
 from serving.quality import QualityReport, QualityThresholds, assess_quality
 from serving.verdict import PhotoAssessment, Policy, Verdict, decide
 
-DEFECT_THRESHOLD = 0.5
 PHOTO_TASKS = ("category", "hardware_type", "hardware_finish", "stamp_type")
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
+from serving.bundle import CLASSIFICATION_TASKS, DEFECT_THRESHOLD, DEFECTS, EVIDENCE, ORDINAL_TASK
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
-from training.metrics import binary_ece, expected_calibration_error, item_grade_logits_table
+from training.metrics import binary_ece, expected_calibration_error, item_grade_logits_table, photo_presence
 from training.predict import MASK_TARGET
 
 if TYPE_CHECKING:
@@ -40,11 +40,11 @@ def _fit(nll, steps: int = 200) -> float:
 
 def fit_presence_threshold(scores: np.ndarray, present: np.ndarray) -> float:
     """The probability from which a photo is said to show a defect class: the threshold on its
-    map's strongest cell that maximises F1 of "shows it" on validation photos (0.5 when the
-    class never appears). Dice-trained maps rarely reach 0.5 on faint defects."""
+    map's strongest cell that maximises F1 of "shows it" on validation photos (serving's default
+    when the class never appears). Dice-trained maps rarely reach 0.5 on faint defects."""
     if not present.any():
-        return 0.5
-    best, best_f1 = 0.5, -1.0
+        return DEFECT_THRESHOLD
+    best, best_f1 = DEFECT_THRESHOLD, -1.0
     for threshold in np.unique(np.clip(scores, 0.02, 0.98)):
         said = scores >= threshold
         tp = float((said & present).sum())
@@ -139,9 +139,8 @@ def fit_defect_thresholds(predictions: dict[str, np.ndarray], dataset: PhotoData
     known = dataset.targets.mask_known
     if not known.any():
         return {}  # no photo with a known mask: serving keeps its default threshold
-    strongest = predictions[DEFECTS][known].astype(np.float32).reshape(int(known.sum()), -1)
-    present = predictions[MASK_TARGET][known].reshape(int(known.sum()), -1) > 0
+    strongest, present = photo_presence(
+        predictions[DEFECTS][known].astype(np.float32), predictions[MASK_TARGET][known]
+    )
     classes = dataset.taxonomy.classes(DEFECTS)
-    strongest = strongest.reshape(len(strongest), len(classes), -1).max(2)
-    present = present.reshape(len(present), len(classes), -1).any(2)
     return {name: fit_presence_threshold(strongest[:, c], present[:, c]) for c, name in enumerate(classes)}

@@ -34,6 +34,7 @@ from training.metrics import (
     item_grade_logits_table,
     labelled_items,
     macro_f1,
+    photo_presence,
 )
 from training.model import Reviewer
 from training.predict import MASK_TARGET, collect, gather
@@ -249,6 +250,7 @@ def defect_metrics(
         return {}
     targets = predictions[MASK_TARGET][known]
     probs = predictions[DEFECTS][known].astype(np.float32)
+    strongest, shown = photo_presence(probs, targets)
     result = {}
     rng = np.random.default_rng(0)
     for c, name in enumerate(classes):
@@ -261,9 +263,7 @@ def defect_metrics(
         union = np.logical_or(predicted, truth).sum()
         result[name] = {
             "pixel_auroc": roc_auc(p, y),
-            "photo_auroc": roc_auc(
-                probs[:, c].reshape(len(probs), -1).max(1), truth.reshape(len(truth), -1).any(1)
-            ),
+            "photo_auroc": roc_auc(strongest[:, c], shown[:, c]),
             "iou": float(np.logical_and(predicted, truth).sum() / union) if union else float("nan"),
             "positive_pixels": int(truth.sum()),
         }
@@ -289,10 +289,11 @@ def cue_table(dataset: PhotoDataset, evidence: np.ndarray, scores: dict[str, flo
     0.5, and their recall at a 5% false-positive rate on authentic items and photos (a figure
     that does not depend on where calibration put 0.5)."""
     frame = dataset.frame
-    authentic_items = dataset.targets.item_label == 0
-    item_ids = frame["item_id"].astype(str).to_numpy()
-    genuine_scores = np.array([scores[i] for i in np.unique(item_ids[authentic_items])])
-    genuine_photos = evidence[authentic_items]
+    item_prob, item_label = labelled_items(
+        scores, frame["item_id"].astype(str).to_numpy(), dataset.targets.item_label
+    )
+    genuine_scores = item_prob[item_label == 0]
+    genuine_photos = evidence[dataset.targets.item_label == 0]
     table: dict[str, dict[str, float]] = {}
     for cue in dataset.taxonomy.cue_names:
         showing = np.array([cue in split_list(v) for v in frame["cues"]])

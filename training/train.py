@@ -51,7 +51,6 @@ from training.model import Reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
 from training.predict import collect, forward, to_device
 from training.tracking import Tracker, file_sha256, git_sha, write_history
-from training.weights import resolve_weights
 
 Report = Callable[[str], None]
 HISTORY_FILE = "history.csv"
@@ -168,8 +167,10 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
     if not cuda and world.world_size > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.world_size))
     spec = preprocess_spec(config)
-    if config.model.pretrained:  # fail before reading any data when the weights are missing
-        resolve_weights(config.model.backbone, config.model.pretrained_path)
+    # The model first: missing ImageNet weights fail before any data is read.
+    model = build_model(config).to(device)
+    if config.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     splits = load_splits(
         config.data.manifest, config.data.split_seed, config.data.val_fraction, config.data.max_items
     )
@@ -186,9 +187,6 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
         world.rank,
         world.world_size,
     )
-    model = build_model(config).to(device)
-    if config.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
     trainable: torch.nn.Module = model
     if world.world_size > 1:
         trainable = torch.nn.parallel.DistributedDataParallel(

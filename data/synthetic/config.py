@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from data.splits import DEFAULT_FRACTIONS, check_fractions
 
 GENERATOR_VERSION = "1"
 
@@ -117,7 +119,7 @@ class SynthConfig:
     counterfeit_rate: float = 0.5
     workers: int = 0  # 0: one per core
     manifest_name: str = "manifest.csv"
-    split_fractions: tuple[float, float, float] = field(default=(0.7, 0.15, 0.15))
+    split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
 
     def __post_init__(self) -> None:
         if self.items < 1:
@@ -132,6 +134,7 @@ class SynthConfig:
             raise ValueError(f"workers must be 0 (one per core) or more, got {self.workers}")
         if not self.manifest_name.endswith((".csv", ".parquet")):
             raise ValueError("manifest_name must end in .csv or .parquet")
+        check_fractions(self.split_fractions)
 
     @property
     def level(self) -> Difficulty:

@@ -95,7 +95,6 @@ function setScale(state, wanted, pointer = null) {
   state.scale = scale;
   image.style.width = `${Math.round(image.naturalWidth * scale)}px`;
   image.style.height = `${Math.round(image.naturalHeight * scale)}px`;
-  image.dataset.scale = String(scale);
   image.style.imageRendering = scale > 1 ? "pixelated" : "auto"; // enlarged: the photo's own pixels
   stage.scrollLeft = photoX * scale - anchorX;
   stage.scrollTop = photoY * scale - anchorY;
