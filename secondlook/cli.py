@@ -20,6 +20,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "training.cli:train",
         "Train one reviewer from a YAML config (checkpoints, calibration, MLflow).",
     ),
+    "curves": (
+        "training.cli:curves",
+        "Learning curves: item ROC-AUC, per-cue recall and coverage against photos seen and time.",
+    ),
     "evaluate": ("training.cli:evaluate", "Metrics, plots and a report of a trained reviewer on a split."),
     "export": ("training.cli:export", "Export a trained reviewer to a verified ONNX bundle."),
     "serve": ("serving.cli:serve", "Run the appraisal API on a host and port."),

@@ -33,13 +33,14 @@ CARD_FILE = "card.md"
 
 # Task -> how its output is read. Classification outputs are logits (softmax with the
 # task's temperature); condition grade is CORAL cumulative logits; evidence is one logit
-# per photo (sigmoid); defects are per-class mask probabilities at 1/4 resolution.
+# per photo (sigmoid), the chance that it shows any of the cues (one logit each); defects are per-class mask probabilities at 1/4 resolution.
 CLASSIFICATION_TASKS = ("view", "category", "hardware_type", "hardware_finish", "stamp_type")
 ORDINAL_TASK = "condition_grade"
 # Item labels a photo shows only from some views (a close-up of a buckle shows no bag shape):
 # trained, evaluated and reported on those views only.
 VISIBLE_IN: dict[str, tuple[str, ...]] = {"category": ("overall",)}
 EVIDENCE = "evidence"
+CUES = "cues"  # per-cue logits, one per counterfeit cue in taxonomy order; evidence combines them
 DEFECTS = "defects"
 # The mask probability from which a photo shows a defect class, when a bundle has no fitted one.
 DEFECT_THRESHOLD = 0.5
@@ -69,7 +70,7 @@ def embed_metadata(model_proto: Any, metadata: dict[str, Any]) -> str:
 
 def output_names(taxonomy: Taxonomy) -> dict[str, str]:
     """The graph's output name for every task head and the evidence's class-activation map."""
-    names = {task: task for task in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE, DEFECTS)}
+    names = {task: task for task in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE, CUES, DEFECTS)}
     names[CAM_PREFIX + EVIDENCE] = CAM_PREFIX + EVIDENCE  # where a photo's evidence lies
     return names
 

@@ -1,4 +1,4 @@
-"""`secondlook train`: one reviewer from a YAML config."""
+"""`secondlook train`, `curves`, `evaluate`, `compare`, `export` and `quantize`: training-side commands."""
 
 from __future__ import annotations
 
@@ -35,6 +35,59 @@ def train(config_path: Path, overrides: tuple[str, ...], resume: bool, quiet: bo
     config = load_config(config_path, list(overrides))
     run_dir = run_training(config, resume=resume, progress=not quiet, report=click.echo)
     click.echo(f"trained {config.name}: {run_dir / 'model.safetensors'}")
+
+
+def _benchmark(value: str) -> tuple[str, Path]:
+    name, sep, path = value.partition("=")
+    if not sep or not name or not path:
+        raise click.BadParameter(f"{value!r}: expected NAME=MANIFEST, e.g. standard=data/synth/manifest.csv")
+    if not Path(path).is_file():
+        raise click.BadParameter(f"{path}: no such manifest")
+    return name, Path(path)
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="YAML config of the reviewer to train, e.g. configs/train/reviewer_a.yaml.",
+)
+@click.option(
+    "--benchmark",
+    "benchmarks",
+    multiple=True,
+    required=True,
+    metavar="NAME=MANIFEST",
+    help="A benchmark to train on, e.g. standard=data/synth/manifest.csv (repeatable).",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=6, show_default=True, help="Epochs per benchmark."
+)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/curves"),
+    show_default=True,
+    help="Folder for the runs, curves.csv, learning_curves.png and curves.md.",
+)
+def curves(
+    config_path: Path, benchmarks: tuple[str, ...], epochs: int, overrides: tuple[str, ...], out_dir: Path
+) -> None:
+    """Learning curves: one reviewer per benchmark, validated on its val split after every epoch.
+
+    Plots item ROC-AUC, mean per-cue item recall at 5% false-positive rate and the share of
+    items one reviewer decides at 1% error against photos seen and wall-clock time, and says
+    how many photos the recipe would need for 99% item accuracy."""
+    from training.curves import SUMMARY_FILE, learning_curves
+
+    manifests = dict(_benchmark(value) for value in benchmarks)
+    learning_curves(config_path, manifests, epochs, out_dir, list(overrides), click.echo)
+    click.echo((out_dir / SUMMARY_FILE).read_text().rstrip())
+    click.echo(f"curves: {out_dir / 'learning_curves.png'}")
 
 
 @click.command()

@@ -27,6 +27,10 @@ class DataConfig(_Section):
     manifest: Path = Path("data/synth/manifest.csv")
     split_seed: int = 0  # the reviewer's own train/val partition of the non-test items
     val_fraction: float = Field(0.15, gt=0, lt=1)
+    # reviewer: validate (pick the best epoch, calibrate) on the reviewer's own partition of the
+    # benchmark's train items; benchmark: train on all of them and validate on the benchmark's
+    # val split (learning curves; such a reviewer must not then fit the verdict policy on val).
+    validation: Literal["reviewer", "benchmark"] = "reviewer"
     max_items: int | None = Field(None, ge=2)  # cap for quick runs; None = all
     workers: int = Field(2, ge=0)  # data-loading processes
     # With model.frozen_levels > 0: run each photo through the frozen levels once, before the
@@ -76,6 +80,7 @@ class LossWeights(_Section):
     stamp_type: float = 0.5
     condition_grade: float = 0.5
     evidence: float = 2.0
+    cues: float = 4.0  # the per-cue terms (mean over cues, so about 1/11 of a task each)
     item_evidence: float = 1.0
     defects: float = 1.0
     defect_presence: float = 1.0

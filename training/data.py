@@ -40,20 +40,31 @@ class Splits:
 
 
 def reviewer_splits(
-    frame: pd.DataFrame, split_seed: int, val_fraction: float, max_items: int | None = None
+    frame: pd.DataFrame,
+    split_seed: int,
+    val_fraction: float,
+    max_items: int | None = None,
+    validation: str = "reviewer",
 ) -> Splits:
     """A reviewer's own train/validation partition of the manifest's training items.
 
     The manifest's `val` items are held out from both reviewers (the verdict policy is fitted
     on them, `secondlook policy fit`), and its `test` items are the final evaluation. Rows
     without a split count as training items. Two reviewers with different `split_seed` train
-    and validate (calibrate) on different items, which keeps their errors apart.
+    and validate (calibrate) on different items, which keeps their errors apart. With
+    `validation="benchmark"` (learning curves) a reviewer trains on every training item and
+    validates on the manifest's `val` items instead.
     """
     if max_items is not None:
         keep = frame["item_id"].drop_duplicates().head(max_items)
         frame = frame[frame["item_id"].isin(keep)]
     split = frame["split"].fillna("train").replace("", "train")
     pool = frame[split.eq("train").to_numpy()]
+    test = frame[split.eq("test").to_numpy()].reset_index(drop=True)
+    if validation == "benchmark":
+        return Splits(
+            pool.reset_index(drop=True), frame[split.eq("val").to_numpy()].reset_index(drop=True), test
+        )
     fractions = (1.0 - val_fraction, val_fraction, 0.0)
     part = pool["item_id"].map(
         lambda item: split_for_item(str(item), split_seed, fractions, namespace=REVIEWER_NAMESPACE)
@@ -61,12 +72,14 @@ def reviewer_splits(
     return Splits(
         train=pool[part == "train"].reset_index(drop=True),
         val=pool[part == "val"].reset_index(drop=True),
-        test=frame[split.eq("test").to_numpy()].reset_index(drop=True),
+        test=test,
     )
 
 
-def load_splits(manifest: Path, split_seed: int, val_fraction: float, max_items: int | None) -> Splits:
-    return reviewer_splits(read_manifest(manifest), split_seed, val_fraction, max_items)
+def load_splits(
+    manifest: Path, split_seed: int, val_fraction: float, max_items: int | None, validation: str = "reviewer"
+) -> Splits:
+    return reviewer_splits(read_manifest(manifest), split_seed, val_fraction, max_items, validation)
 
 
 class PhotoDataset(Dataset):
@@ -131,6 +144,7 @@ class PhotoDataset(Dataset):
             "mask_known": torch.tensor(bool(t.mask_known[index])),
             "condition_grade": torch.tensor(t.condition[index]),
             "evidence": torch.tensor(t.evidence[index]),
+            "cues": torch.from_numpy(t.cue_labels[index]),
             "item_label": torch.tensor(t.item_label[index]),
             "item_index": torch.tensor(t.item_index[index]),
             "row": torch.tensor(index),

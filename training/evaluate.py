@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from data.manifest import read_manifest, split_list
 from data.taxonomy import load_taxonomy
-from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK, Bundle
+from serving.bundle import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, Bundle
 from serving.condition import median_grade
 from serving.evidence import item_scores
 from serving.preprocess import PreprocessSpec
@@ -50,7 +50,7 @@ HEADLINE: tuple[tuple[str, str, str, str], ...] = (
     ("condition", "condition grade, item exact", "condition_grade", "exact"),
     ("condition_within_one", "condition grade, item within one", "condition_grade", "within_one"),
     ("defects_auroc", "defects, pixel AUROC (mean of classes)", "defects_mean", "pixel_auroc"),
-    ("evidence", "counterfeit evidence, photo accuracy", "evidence", "accuracy"),
+    ("evidence", "counterfeit evidence, photo ROC-AUC", "evidence", "roc_auc"),
     ("item_auc", "authenticity, item ROC-AUC", "authenticity_item", "roc_auc"),
 )
 
@@ -60,6 +60,10 @@ def headline(metrics: dict[str, Any]) -> dict[str, float]:
     return {
         key: float(metrics.get(section, {}).get(field, float("nan"))) for key, _, section, field in HEADLINE
     }
+
+
+def headline_keys() -> list[str]:
+    return [key for key, _, _, _ in HEADLINE]
 
 
 def headline_table(figures: dict[str, float]) -> str:
@@ -218,7 +222,7 @@ def compute_metrics(
     metrics["defects"] = defect_metrics(predictions, dataset)
     aurocs = [v["pixel_auroc"] for v in metrics["defects"].values() if not np.isnan(v["pixel_auroc"])]
     metrics["defects_mean"] = {"pixel_auroc": float(np.mean(aurocs)) if aurocs else float("nan")}
-    metrics["cues"] = cue_table(dataset, evidence, scores)
+    metrics["cues"] = cue_table(dataset, evidence, scores, predictions.get(CUES))
     return metrics
 
 
@@ -284,11 +288,20 @@ def recall_at_false_positive_rate(positive: np.ndarray, negative: np.ndarray, ra
     return float((np.asarray(positive) > threshold).mean())
 
 
-def cue_table(dataset: PhotoDataset, evidence: np.ndarray, scores: dict[str, float]) -> dict:
+def cue_table(
+    dataset: PhotoDataset,
+    evidence: np.ndarray,
+    scores: dict[str, float],
+    cue_logits: np.ndarray | None = None,
+) -> dict:
     """Per counterfeit cue: how often items carrying it, and photos showing it, are missed at
     0.5, and their recall at a 5% false-positive rate on authentic items and photos (a figure
-    that does not depend on where calibration put 0.5)."""
+    that does not depend on where calibration put 0.5). With the model's per-cue logits, also
+    how well the cue's own head ranks the photos showing it above authentic photos of the views
+    that can show it (`head_auroc`)."""
     frame = dataset.frame
+    views = frame["view"].to_numpy()
+    authentic = dataset.targets.item_label == 0
     item_prob, item_label = labelled_items(
         scores, frame["item_id"].astype(str).to_numpy(), dataset.targets.item_label
     )
@@ -314,7 +327,13 @@ def cue_table(dataset: PhotoDataset, evidence: np.ndarray, scores: dict[str, flo
             "photo_recall_at_5pct_fpr": recall_at_false_positive_rate(
                 evidence[showing], genuine_photos, CUE_FALSE_POSITIVE_RATE
             ),
+            "head_auroc": float("nan"),
         }
+        if cue_logits is not None:
+            index = dataset.taxonomy.cue_names.index(cue)
+            negative = authentic & np.isin(views, dataset.taxonomy.cue(cue).visible_in)
+            scored = showing | negative
+            table[cue]["head_auroc"] = roc_auc(cue_logits[scored, index], showing[scored])
     return table
 
 

@@ -105,6 +105,7 @@ def bundle_metadata(
             "stamp_type": "logits",
             "condition_grade": "ordinal_logits (an item's grade: serving.condition)",
             "evidence": "logit",
+            "cues": "logits, one per counterfeit cue (taxonomy order)",
             "defects": "probabilities_quarter_resolution",
             "cam_evidence": "class_activation_logits",
         },

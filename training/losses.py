@@ -1,11 +1,13 @@
 """Multi-task loss with per-task masking of unknown labels.
 
 Every term ignores rows whose label is unknown (-1) for that task; a term with no known
-label in the batch contributes nothing. Two terms are about the item, through the same
-aggregations serving uses (every photo of an item shares its batch): the multiple-instance
-evidence loss (noisy-OR of the photos' evidence against the item label, which is all a real
-dataset may know about a counterfeit) and the condition loss (the mean of the photos' grade
-logits against the item's grade, `serving.condition`).
+label in the batch contributes nothing. Counterfeit evidence is trained at three levels: each
+cue of each photo (where the photo's cues are recorded), the photo (it shows any cue) and the
+item. Two terms are about the item, through the same aggregations serving uses (every photo of
+an item shares its batch): the multiple-instance evidence loss (noisy-OR of the photos'
+evidence against the item label, which is all a real dataset may know about a counterfeit)
+and the condition loss (the mean of the photos' grade logits against the item's grade,
+`serving.condition`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
+from serving.bundle import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.config import LossWeights
 from training.model import strongest_cells
 
@@ -125,6 +127,14 @@ def multitask_loss(
             EVIDENCE,
             F.binary_cross_entropy_with_logits(out[EVIDENCE][known].float(), evidence[known].float()),
             weights.evidence,
+        )
+    cues = batch[CUES]
+    known = (cues >= 0).all(1)
+    if known.any():
+        add(
+            CUES,
+            F.binary_cross_entropy_with_logits(out[CUES][known].float(), cues[known].float()),
+            weights.cues,
         )
     add(
         "item_evidence",

@@ -3,8 +3,14 @@
 - Classification heads (view, category, hardware type and finish, stamp type) are linear
   layers on the globally pooled maps of every level from stride 8 down (colour and fine
   shape survive there; the last level alone blurs them).
-- The counterfeit evidence head is a linear layer on the pooled last level, so its
-  class-activation map is that same layer applied at every position (`cams`).
+- Counterfeit evidence is read cue by cue (`CueHead`): one logit map per counterfeit cue of
+  the taxonomy, at stride 16 from the levels of stride 16 and more, pooled over positions by
+  the mean of its `CUE_TOP_K` strongest cells, so that one wrong letter or one screw head can
+  carry a photo instead of being averaged away by a global pool. Each cue is trained against
+  the photo's own cue labels where they are known (synthetic data), and the photo's evidence
+  is the probability that it shows at least one cue (`any_cue_logit`, the cues taken as
+  independent). The class-activation map of the evidence is that same combination at every
+  position (`cams`).
 - Defects: an FPN-style head sums the feature maps of every level from stride 4 down to the
   last (1x1 lateral convolutions, upsampled), then gives one mask logit per class at 1/4 of
   the input resolution.
@@ -31,10 +37,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from data.taxonomy import Taxonomy, load_taxonomy
-from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
+from serving.bundle import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.weights import load_pretrained
 
 DEFECT_SUMMARY_TOP_K = 16  # pixels of each defect map averaged for "how strongly is it there"
+CUE_TOP_K = 4  # cells of each cue map averaged for "does the photo show this cue"
+CUE_STRIDE = 16  # cue maps read the levels of this stride and coarser
+CUE_MAPS = "cue_maps"  # forward's (B, cues, h, w) maps, before pooling
 
 
 def create_backbone(name: str, pretrained: bool, pretrained_path: Path | None = None) -> nn.Module:
@@ -73,6 +82,35 @@ class OrdinalHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.score(x) + self.thresholds
+
+
+class CueHead(nn.Module):
+    """Feature maps of several levels -> (B, cues, h, w) logit maps at the finest of them."""
+
+    def __init__(self, channels: list[int], width: int, cues: int) -> None:
+        super().__init__()
+        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in channels])
+        self.head = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.Conv2d(width, cues, 1))
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        fine = maps[0].shape[-2:]
+        total = self.lateral[0](maps[0])
+        for lateral, x in zip(self.lateral[1:], maps[1:], strict=True):
+            total = total + F.interpolate(lateral(x), size=fine, mode="bilinear", align_corners=False)
+        return self.head(total)
+
+
+def cue_logits(cue_maps: torch.Tensor) -> torch.Tensor:
+    """(B, C, h, w) cue maps -> (B, C): the mean of each map's CUE_TOP_K strongest cells."""
+    flat = cue_maps.flatten(2)
+    return flat.topk(min(CUE_TOP_K, flat.shape[-1]), dim=2).values.mean(2)
+
+
+def any_cue_logit(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Per-cue logits -> the logit of "at least one cue", the cues taken as independent:
+    log P(none) = sum of log(1 - p_c), and logit = log(1 - P(none)) - log P(none)."""
+    log_none = -F.softplus(logits.float()).sum(dim)
+    return torch.log(-torch.expm1(log_none.clamp(max=-1e-6))) - log_none
 
 
 class DefectHead(nn.Module):
@@ -124,6 +162,7 @@ class Reviewer(nn.Module):
         drop_rate: float = 0.1,
         seg_channels: int = 64,
         frozen_levels: int = 0,
+        cue_channels: int = 96,
     ) -> None:
         super().__init__()
         taxonomy = taxonomy or load_taxonomy()
@@ -149,7 +188,8 @@ class Reviewer(nn.Module):
         self.heads = nn.ModuleDict(
             {task: nn.Linear(pooled_channels, len(taxonomy.classes(task))) for task in CLASSIFICATION_TASKS}
         )
-        self.evidence = nn.Linear(channels[self.last_level], 1)
+        self.cue_levels = [i for i, r in enumerate(reductions) if r >= CUE_STRIDE] or [self.last_level]
+        self.cues = CueHead([channels[i] for i in self.cue_levels], cue_channels, len(taxonomy.cue_names))
         n_defects = len(taxonomy.classes(DEFECTS))
         self.defects = DefectHead([channels[i] for i in self.seg_levels], seg_channels, n_defects)
         n_views = len(taxonomy.classes("view"))
@@ -215,24 +255,28 @@ class Reviewer(nn.Module):
             frozen, size = self.frozen_features(images), (images.shape[-2], images.shape[-1])
         if size is None:
             raise ValueError("frozen features need the size of the photos they came from")
-        return self._heads(self.feature_maps(frozen), (size[0] // 4, size[1] // 4))
+        out = self._heads(self.feature_maps(frozen), (size[0] // 4, size[1] // 4))
+        del out[CUE_MAPS]
+        return out
 
     def forward_with_cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Head outputs and class-activation maps (keys `cam_<task>`) from one backbone pass."""
         maps = self.feature_maps(self.frozen_features(images))
         out = self._heads(maps, (images.shape[-2] // 4, images.shape[-1] // 4))
-        out.update({f"cam_{task}": cam for task, cam in self._cams(maps[self.last_level]).items()})
+        out[f"cam_{EVIDENCE}"] = any_cue_logit(out.pop(CUE_MAPS), dim=1)[:, None]
         return out
 
     def cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The evidence head's class-activation map (B, 1, h, w) at the last level."""
-        maps = self.feature_maps(self.frozen_features(images))
-        return self._cams(maps[self.last_level])
+        """The evidence's class-activation map (B, 1, h, w): at every cell of the cue maps, the
+        logit that it shows at least one cue."""
+        return {EVIDENCE: self.forward_with_cams(images)[f"cam_{EVIDENCE}"]}
 
     def _heads(self, maps: dict[int, torch.Tensor], mask_size: tuple[int, int]) -> dict[str, torch.Tensor]:
         pooled = self.dropout(torch.cat([maps[i].mean(dim=(2, 3)) for i in self.pool_levels], dim=1))
         out = {task: head(pooled) for task, head in self.heads.items()}
-        out[EVIDENCE] = self.evidence(self.dropout(maps[self.last_level].mean(dim=(2, 3))))[:, 0]
+        out[CUE_MAPS] = self.cues([maps[i] for i in self.cue_levels])
+        out[CUES] = cue_logits(out[CUE_MAPS])
+        out[EVIDENCE] = any_cue_logit(out[CUES])
         out[DEFECTS] = self.defects([maps[i] for i in self.seg_levels], mask_size)
         # The grade learns from the defect maps, not through them (the masks stay pixel-
         # supervised), and per predicted view: a scratch on a stamp close-up says more about
@@ -242,7 +286,3 @@ class Reviewer(nn.Module):
         by_view = (summary[:, :, None] * view[:, None, :]).flatten(1)
         out[ORDINAL_TASK] = self.ordinal(torch.cat([pooled, by_view], dim=1))
         return out
-
-    def _cams(self, last: torch.Tensor) -> dict[str, torch.Tensor]:
-        head = self.evidence
-        return {EVIDENCE: torch.einsum("kc,bchw->bkhw", head.weight, last) + head.bias[None, :, None, None]}

@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
-from serving.bundle import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
+from serving.bundle import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 
 MASK_TARGET = "mask_target"  # key of the target defect masks in `gather`'s result
 FROZEN_PREFIX = "frozen_"  # batch keys of cached frozen features, one per level (training.cache)
 HEAD_OUTPUTS = (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE)
+OPTIONAL_OUTPUTS = (CUES,)  # collected when the model has them (bundles exported before it lack them)
 
 
 def frozen_keys(batch: dict[str, torch.Tensor]) -> list[str]:
@@ -56,7 +57,7 @@ def gather(
     chunks: dict[str, list[np.ndarray]] = {}
     for batch in loader:
         out = predict(batch)
-        for key in HEAD_OUTPUTS:
+        for key in (*HEAD_OUTPUTS, *(k for k in OPTIONAL_OUTPUTS if k in out)):
             chunks.setdefault(key, []).append(out[key])
         chunks.setdefault(DEFECTS, []).append(out[DEFECTS].astype(np.float16))
         chunks.setdefault(MASK_TARGET, []).append(batch["mask"].cpu().numpy().astype(np.uint8))
@@ -78,7 +79,7 @@ def collect(
 
     def predict(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         out = forward(model, to_device(batch, device, channels_last))
-        result = {key: out[key].float().cpu().numpy() for key in HEAD_OUTPUTS}
+        result = {key: out[key].float().cpu().numpy() for key in (*HEAD_OUTPUTS, *OPTIONAL_OUTPUTS)}
         result[DEFECTS] = torch.sigmoid(out[DEFECTS].float()).cpu().numpy()
         return result
 

@@ -130,17 +130,20 @@ def write_markdown_and_plots(
         "",
         "## Errors per counterfeit cue",
         "",
-        "Miss rates at a score of 0.5; recall at the threshold that flags 5% of authentic items (photos).",
+        "Miss rates at a score of 0.5; recall at the threshold that flags 5% of authentic items (photos); "
+        "the cue head's ROC-AUC: photos showing the cue against authentic photos of the views that "
+        "can show it.",
         "",
         "| cue | items | item miss rate | item recall at 5% FPR | photos showing | photo miss rate "
-        "| photo recall at 5% FPR |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| photo recall at 5% FPR | cue head ROC-AUC |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for cue, row in metrics["cues"].items():
         lines.append(
             f"| {cue} | {row['items']} | {_fmt(row['item_miss_rate'])} | "
             f"{_fmt(row['item_recall_at_5pct_fpr'])} | {row['photos_showing']} | "
-            f"{_fmt(row['photo_miss_rate'])} | {_fmt(row['photo_recall_at_5pct_fpr'])} |"
+            f"{_fmt(row['photo_miss_rate'])} | {_fmt(row['photo_recall_at_5pct_fpr'])} | "
+            f"{_fmt(row.get('head_auroc', float('nan')))} |"
         )
     lines += ["", "Plots: " + ", ".join(sorted(p.name for p in out_dir.glob("*.png")))]
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")

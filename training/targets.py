@@ -32,6 +32,7 @@ class Targets:
     item_index: np.ndarray  # int64 dense item number, for grouping photos into items
     mask_known: np.ndarray  # bool: the defect mask is known (possibly all zero)
     cues: list[list[str]]  # cues visible per photo (for error analysis)
+    cue_labels: np.ndarray  # int64 (N, cues) 1/0: the photo shows this cue; a row of -1 unknown
 
 
 def _class_index(values: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
@@ -51,6 +52,16 @@ def photo_evidence(row_authenticity: object, cues: object, item_cues: object) ->
     if row_authenticity == "counterfeit" and split_list(item_cues):
         return int(bool(split_list(cues)))
     return UNKNOWN
+
+
+def cue_labels(cues: list[list[str]], evidence: np.ndarray, cue_names: tuple[str, ...]) -> np.ndarray:
+    """(N, cues): 1 where the photo shows the cue, 0 where it does not; rows whose evidence is
+    unknown (a counterfeit without recorded cues) are all -1. A cue that the photo's view cannot
+    show is a 0, not an unknown: learning that a stamp cue never shows on a buckle is free."""
+    shown = np.array([[name in photo for name in cue_names] for photo in cues], np.int64).reshape(
+        len(cues), len(cue_names)
+    )
+    return np.where((evidence >= 0)[:, None], shown, UNKNOWN)
 
 
 def _visible(task: str, views: pd.Series, labels: np.ndarray) -> np.ndarray:
@@ -88,4 +99,13 @@ def build_targets(frame: pd.DataFrame, taxonomy: Taxonomy) -> Targets:
     item_label = _class_index(frame["authenticity"], taxonomy.classes("authenticity"))
     mask_known = np.array([parse_defects(v) is not None for v in frame["defects"]], bool)
     cues = [split_list(v) for v in frame["cues"]]
-    return Targets(classes, condition, evidence, item_label, item_index, mask_known, cues)
+    return Targets(
+        classes,
+        condition,
+        evidence,
+        item_label,
+        item_index,
+        mask_known,
+        cues,
+        cue_labels(cues, evidence, taxonomy.cue_names),
+    )

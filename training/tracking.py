@@ -46,6 +46,31 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def use_experiment(config: TrainConfig) -> Any:
+    """Point MLflow at the config's store and experiment (created on first use); returns mlflow."""
+    import mlflow
+
+    uri = config.tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(config.tracking.experiment) is None:
+        artifacts = None
+        if uri.startswith("sqlite:///"):  # keep artifacts beside the local database
+            artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+        mlflow.create_experiment(config.tracking.experiment, artifact_location=artifacts)
+    mlflow.set_experiment(config.tracking.experiment)
+    return mlflow
+
+
+def log_artifacts(config: TrainConfig, run_name: str, paths: list[Path]) -> str:
+    """A run of its own holding `paths` as artifacts (learning curves); returns its id."""
+    mlflow = use_experiment(config)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.set_tag("git_sha", git_sha())
+        for path in paths:
+            mlflow.log_artifact(str(path))
+        return run.info.run_id
+
+
 class Tracker:
     def __init__(self, config: TrainConfig, run_dir: Path, enabled: bool, resume: bool) -> None:
         self.enabled = enabled
@@ -53,17 +78,7 @@ class Tracker:
         self.run_id: str | None = None
         if not enabled:
             return
-        import mlflow
-
-        self.mlflow = mlflow
-        uri = config.tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-        mlflow.set_tracking_uri(uri)
-        if mlflow.get_experiment_by_name(config.tracking.experiment) is None:
-            artifacts = None
-            if uri.startswith("sqlite:///"):  # keep artifacts beside the local database
-                artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-            mlflow.create_experiment(config.tracking.experiment, artifact_location=artifacts)
-        mlflow.set_experiment(config.tracking.experiment)
+        self.mlflow = mlflow = use_experiment(config)
         id_file = run_dir / "mlflow_run_id.txt"
         previous = id_file.read_text().strip() if resume and id_file.exists() else None
         run = mlflow.start_run(run_id=previous, run_name=None if previous else config.name)

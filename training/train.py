@@ -45,7 +45,7 @@ from training.checkpoint import (
 from training.config import TrainConfig
 from training.data import ItemBatchSampler, PhotoDataset, load_splits
 from training.distributed import Distributed, distributed_context, seed_everything
-from training.evaluate import compute_metrics, headline, headline_table
+from training.evaluate import compute_metrics, headline, headline_keys, headline_table
 from training.losses import multitask_loss
 from training.model import Reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
@@ -80,9 +80,16 @@ def build_model(config: TrainConfig) -> Reviewer:
 def validation_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset) -> dict[str, float]:
     """Every head's headline figure on validation (uncalibrated) and their mean, `score`,
     which picks the best epoch."""
-    figures = headline(compute_metrics(predictions, dataset, temperatures={}))
+    metrics = compute_metrics(predictions, dataset, temperatures={})
+    figures = headline(metrics)
     known = [v for v in figures.values() if not math.isnan(v)]
     figures["score"] = float(np.mean(known)) if known else float("nan")
+    # Learning-curve figures (training.curves), not part of the score.
+    recalls = [r["item_recall_at_5pct_fpr"] for r in metrics["cues"].values()]
+    recalls = [r for r in recalls if not math.isnan(r)]
+    figures["item_accuracy"] = metrics["authenticity_item"]["accuracy"]
+    figures["cue_recall"] = float(np.mean(recalls)) if recalls else float("nan")
+    figures["coverage_at_1pct"] = metrics["risk_coverage"]["coverage_at_risk_0.01"]
     return {k: round(float(v), 6) for k, v in figures.items()}
 
 
@@ -172,7 +179,11 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     splits = load_splits(
-        config.data.manifest, config.data.split_seed, config.data.val_fraction, config.data.max_items
+        config.data.manifest,
+        config.data.split_seed,
+        config.data.val_fraction,
+        config.data.max_items,
+        config.data.validation,
     )
     if splits.train.empty or splits.val.empty:
         raise ValueError(f"{config.data.manifest}: not enough items for a train and a validation split")
@@ -324,7 +335,7 @@ def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
             run.tracker.log_epoch(record, epoch)
         done = epoch + 1 - run.start_epoch
         remaining = (time.perf_counter() - run.started) / done * (config.train.epochs - epoch - 1)
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "score")
+        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in headline_keys())
         run.report(
             f"{config.name} epoch {epoch + 1}/{config.train.epochs}: loss {trained['train_loss']:.3f}; "
             f"val {shown}; {trained['seconds']:.0f} s ({trained['images_per_second']:.0f} photos/s), "

@@ -287,3 +287,42 @@ def test_a_manifest_with_only_some_labels_trains_the_heads_it_can(
     metadata = read_metadata(train(config, progress=False, report=lambda line: None) / "model.safetensors")
     assert metadata["defect_thresholds"] == {}
     assert metadata["val_calibrated"]["view"] >= 0 and math.isnan(metadata["val_calibrated"]["condition"])
+
+
+def test_learning_curves_train_each_benchmark_and_plot_every_epoch(
+    tiny_manifest: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from training.cli import curves
+
+    out = tmp_path / "curves"
+    result = CliRunner().invoke(
+        curves,
+        [
+            "--config", "configs/train/smoke.yaml",
+            "--benchmark", f"tiny={tiny_manifest}",
+            "--epochs", "2",
+            "--set", f"tracking.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+            "--set", "train.max_steps_per_epoch=2",
+            "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "curves.csv")
+    assert frame["benchmark"].tolist() == ["tiny", "tiny"]
+    assert frame["photos_seen"].is_monotonic_increasing and frame["wall_seconds"].is_monotonic_increasing
+    assert {"val_item_auc", "val_cue_recall", "val_coverage_at_1pct"} <= set(frame.columns)
+    assert (out / "learning_curves.png").stat().st_size > 10_000
+    assert "| tiny |" in (out / "curves.md").read_text() and "| tiny |" in result.output
+    # validated on the benchmark's own val split, not a partition of its train items
+    val_items = pd.read_csv(tiny_manifest).query("split == 'val'")["item_id"].nunique()
+    assert f"({val_items * 4} photos" in result.output
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    logged = mlflow.search_runs(
+        experiment_names=["secondlook-tests"], filter_string="run_name = 'learning-curves'"
+    )
+    artifacts = mlflow.artifacts.list_artifacts(run_id=logged["run_id"].iloc[0])
+    assert {a.path for a in artifacts} == {"curves.csv", "learning_curves.png", "curves.md"}

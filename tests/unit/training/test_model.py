@@ -17,6 +17,7 @@ def _batch(n: int) -> dict[str, torch.Tensor]:
         "mask_known": torch.ones(n, dtype=torch.bool),
         "condition_grade": torch.full((n,), 2),
         "evidence": torch.zeros(n, dtype=torch.long),
+        "cues": torch.zeros(n, 11, dtype=torch.long),
         "item_label": torch.zeros(n, dtype=torch.long),
         "item_index": torch.arange(n) // 2,
     }
@@ -66,3 +67,57 @@ def test_training_leaves_the_frozen_levels_and_their_batch_statistics_alone() ->
 def test_frozen_levels_must_leave_something_to_train() -> None:
     with pytest.raises(ValueError, match="frozen_levels"):
         Reviewer("mobilenetv3_small_050", seg_channels=16, frozen_levels=5)
+
+
+def test_photo_evidence_is_the_chance_of_at_least_one_cue() -> None:
+    from training.model import any_cue_logit
+
+    logits = torch.tensor([[-2.0, 0.5, -4.0], [-8.0, -8.0, -8.0]])
+    p = torch.sigmoid(logits)
+    expected = 1 - (1 - p).prod(1)
+    torch.testing.assert_close(torch.sigmoid(any_cue_logit(logits)), expected)
+    assert any_cue_logit(logits)[0] > logits[0].max()  # several weak cues add up
+
+
+def test_a_few_strong_cells_carry_a_cue_map_that_a_global_average_would_dilute() -> None:
+    from training.model import CUE_TOP_K, cue_logits
+
+    maps = torch.full((1, 2, 14, 14), -6.0)
+    maps[0, 1, 3:5, 9:11] = 6.0  # one wrong letter: 2 x 2 cells of a 14 x 14 map at stride 16
+    assert CUE_TOP_K <= 4
+    pooled = cue_logits(maps)
+    assert pooled[0, 1] > 0 > pooled[0, 0]
+    assert maps[0, 1].mean() < 0  # what a global pool would have said
+
+
+def test_the_evidence_map_flags_the_cell_that_shows_a_cue() -> None:
+    torch.manual_seed(0)
+    model = Reviewer("mobilenetv3_small_050", seg_channels=16, frozen_levels=2).eval()
+    out = model.forward_with_cams(torch.randn(2, 3, 96, 96))
+    assert out["cam_evidence"].shape[:2] == (2, 1) and out["cues"].shape == (2, 11)
+    assert "cue_maps" not in out and "cue_maps" not in model(torch.randn(1, 3, 96, 96))
+    # the photo's evidence is never below its strongest cue
+    assert (out["evidence"] >= out["cues"].max(1).values - 1e-5).all()
+
+
+def test_cue_labels_know_every_cue_of_a_recorded_photo_and_nothing_of_an_unrecorded_one() -> None:
+    import numpy as np
+
+    from training.targets import cue_labels
+
+    names = ("a", "b", "c")
+    labels = cue_labels([["b"], [], ["a", "c"]], np.array([1, 0, -1]), names)
+    assert labels.tolist() == [[0, 1, 0], [0, 0, 0], [-1, -1, -1]]
+
+
+def test_the_cue_loss_trains_only_on_photos_whose_cues_are_known() -> None:
+    config = load_config(None)
+    torch.manual_seed(0)
+    model = Reviewer("mobilenetv3_small_050", seg_channels=16, frozen_levels=2)
+    batch = _batch(4)
+    out = model(torch.randn(4, 3, 64, 64))
+    _, parts = multitask_loss(out, batch, config.loss_weights)
+    assert "cues" in parts
+    batch["cues"][:] = -1
+    _, parts = multitask_loss(out, batch, config.loss_weights)
+    assert "cues" not in parts
