@@ -4,9 +4,9 @@ One reviewer is trained per benchmark (for example `easy` and `standard`), valid
 every epoch on the benchmark's own `val` split (many more items than a reviewer's partition,
 so the figures are steadier), and each epoch's item ROC-AUC, mean per-cue item recall at a 5%
 false-positive rate, and the share of items one reviewer decides at 1% error are plotted
-against photos seen and wall-clock time. A power law fitted to the item error of the later
-epochs says how many photos the recipe would need for 99% item accuracy, or that the curve
-is flat.
+against photos seen and wall-clock time. A power law fitted to the item error (at the best
+threshold) of the later epochs says how many photos the recipe would need for 99% item
+accuracy, or that the curve is too flat to say within 30 times the photos it has seen.
 
 Each point is an epoch of one run, not a run of its own: its learning rate has not yet
 decayed, so a run stopped there on purpose would do a little better. The curves are a lower
@@ -35,11 +35,13 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("val_coverage_at_1pct", "items one reviewer decides at 1% error"),
 )
 FLAT_SLOPE = -0.05  # error ~ photos^slope: flatter than this, more photos buy next to nothing
+MAX_EXTRAPOLATION = 30.0  # a power law is not trusted further than this many times the photos seen
 
 
 def photos_for_accuracy(history: pd.DataFrame, target: float = TARGET_ITEM_ACCURACY) -> float | None:
-    """Photos seen at which a power law through the later half of the epochs (item error against
-    photos seen, on log-log axes) reaches `target` item accuracy; None when it is flat."""
+    """Photos seen at which a power law through the later half of the epochs (item error at the
+    best threshold against photos seen, on log-log axes) reaches `target` item accuracy; None
+    when the curve is flat or the budget lies beyond MAX_EXTRAPOLATION times the photos seen."""
     points = history.dropna(subset=["val_item_accuracy"])
     points = points.iloc[len(points) // 2 :]
     if len(points) < 2:
@@ -49,7 +51,8 @@ def photos_for_accuracy(history: pd.DataFrame, target: float = TARGET_ITEM_ACCUR
     slope, intercept = np.polyfit(np.log(photos), np.log(error), 1)
     if slope > FLAT_SLOPE:
         return None
-    return float(math.exp((math.log(1.0 - target) - intercept) / slope))
+    needed = math.exp((math.log(1.0 - target) - intercept) / slope)
+    return float(needed) if needed <= MAX_EXTRAPOLATION * photos.max() else None
 
 
 def plot_curves(frame: pd.DataFrame, path: Path) -> None:
@@ -85,14 +88,19 @@ def plot_curves(frame: pd.DataFrame, path: Path) -> None:
 def summary(frame: pd.DataFrame) -> str:
     """The last epoch's figures per benchmark and the extrapolated budget, as Markdown."""
     lines = [
-        "| benchmark | photos seen | minutes | item ROC-AUC | item accuracy | per-cue recall at 5% FPR "
+        "| benchmark | photos seen | minutes | item ROC-AUC | item accuracy (best threshold) "
+        "| per-cue recall at 5% FPR "
         "| decided at 1% error | photos for 99% item accuracy |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for benchmark, rows in frame.groupby("benchmark", sort=False):
         last = rows.iloc[-1]
         needed = photos_for_accuracy(rows)
-        budget = "flat: not by more photos of this recipe" if needed is None else f"about {needed:,.0f}"
+        budget = (
+            f"not within {MAX_EXTRAPOLATION:.0f}x these photos (too flat to extrapolate)"
+            if needed is None
+            else f"about {needed:,.0f}"
+        )
         lines.append(
             f"| {benchmark} | {int(last['photos_seen']):,} | {last['wall_seconds'] / 60:.1f} | "
             f"{last['val_item_auc']:.3f} | {last['val_item_accuracy']:.3f} | {last['val_cue_recall']:.3f} | "

@@ -29,6 +29,7 @@ from training.checkpoint import CHECKPOINT_FORMAT_VERSION, load_weights, read_me
 from training.data import ItemBatchSampler, PhotoDataset
 from training.metrics import (
     accuracy,
+    best_threshold_accuracy,
     binary_ece,
     item_frame,
     item_grade_logits_table,
@@ -208,6 +209,7 @@ def compute_metrics(
         "accuracy": float(((item_prob >= 0.5) == item_label.astype(bool)).mean())
         if labelled
         else float("nan"),
+        "best_threshold_accuracy": best_threshold_accuracy(item_prob, item_label),
         "roc_auc": roc_auc(item_prob, item_label),
         "ece": binary_ece(item_prob, item_label) if labelled else float("nan"),
         "n": len(item_prob),

@@ -35,6 +35,23 @@ def macro_f1(predicted: np.ndarray, target: np.ndarray, classes: int) -> float:
     return float(np.mean(scores))
 
 
+def best_threshold_accuracy(probability: np.ndarray, label: np.ndarray) -> float:
+    """The accuracy of the best single threshold on these scores: what a fitted threshold
+    could reach, independent of where calibration put 0.5 (learning curves)."""
+    if not len(probability):
+        return float("nan")
+    order = np.argsort(-probability, kind="stable")
+    positive = label[order].astype(bool)
+    # flagging the k highest scores as positive, k = 0..n: true positives plus true negatives
+    correct = (
+        np.concatenate([[0], np.cumsum(positive)])
+        + (~positive).sum()
+        - np.concatenate([[0], np.cumsum(~positive)])
+    )
+    distinct = np.concatenate([[True], probability[order][1:] != probability[order][:-1], [True]])
+    return float(correct[distinct].max() / len(probability))
+
+
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
     """ECE: the bin-weighted gap between confidence and accuracy, equal-width bins."""
     if len(confidence) == 0:

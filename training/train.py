@@ -87,7 +87,7 @@ def validation_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset
     # Learning-curve figures (training.curves), not part of the score.
     recalls = [r["item_recall_at_5pct_fpr"] for r in metrics["cues"].values()]
     recalls = [r for r in recalls if not math.isnan(r)]
-    figures["item_accuracy"] = metrics["authenticity_item"]["accuracy"]
+    figures["item_accuracy"] = metrics["authenticity_item"]["best_threshold_accuracy"]
     figures["cue_recall"] = float(np.mean(recalls)) if recalls else float("nan")
     figures["coverage_at_1pct"] = metrics["risk_coverage"]["coverage_at_risk_0.01"]
     return {k: round(float(v), 6) for k, v in figures.items()}
@@ -129,6 +129,7 @@ class Run:
     history: list[dict[str, float]] = field(default_factory=list)
     epochs_without_gain: int = 0
     started: float = field(default_factory=time.perf_counter)
+    epochs_started: float | None = None  # when the first epoch of this process began (for the ETA)
 
     @property
     def evaluated(self) -> torch.nn.Module:
@@ -271,6 +272,8 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
     run.train_set.set_epoch(epoch)
     run.trainable.train()
     started, seen, running = time.perf_counter(), 0, {}
+    if run.epochs_started is None:
+        run.epochs_started = started
     bar = tqdm(
         total=run.steps_per_epoch,
         desc=f"{config.name} epoch {epoch + 1}/{config.train.epochs}",
@@ -334,7 +337,8 @@ def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
         if run.tracker is not None:
             run.tracker.log_epoch(record, epoch)
         done = epoch + 1 - run.start_epoch
-        remaining = (time.perf_counter() - run.started) / done * (config.train.epochs - epoch - 1)
+        per_epoch = (time.perf_counter() - (run.epochs_started or run.started)) / done
+        remaining = per_epoch * (config.train.epochs - epoch - 1)
         shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in headline_keys())
         run.report(
             f"{config.name} epoch {epoch + 1}/{config.train.epochs}: loss {trained['train_loss']:.3f}; "

@@ -23,12 +23,30 @@ def _history(photos: list[float], accuracy: list[float]) -> pd.DataFrame:
 
 def test_a_power_law_is_extrapolated_to_the_budget_that_reaches_99_percent() -> None:
     photos = [1_000.0, 2_000.0, 4_000.0, 8_000.0]
-    error = [0.2 * (p / 1_000) ** -0.5 for p in photos]  # error halves every 4x photos
+    error = [0.2 * (p / 1_000) ** -1 for p in photos]  # error halves when the photos double
     needed = photos_for_accuracy(_history(photos, [1 - e for e in error]))
-    assert needed == pytest.approx(1_000 * (0.2 / 0.01) ** 2, rel=1e-6)  # 400,000 photos
+    assert needed == pytest.approx(1_000 * 0.2 / 0.01, rel=1e-6)  # 20,000 photos
 
 
 def test_a_flat_curve_names_no_budget() -> None:
     history = _history([1_000.0, 2_000.0, 4_000.0, 8_000.0], [0.55, 0.56, 0.55, 0.56])
     assert photos_for_accuracy(history) is None
-    assert "flat" in summary(history.assign(benchmark="standard"))
+    assert "too flat" in summary(history.assign(benchmark="standard"))
+    # a slope that would need a million times the photos is not extrapolated either
+    slow = _history(
+        [1_000.0, 2_000.0, 4_000.0, 8_000.0], [1 - 0.4 * (p / 1_000) ** -0.1 for p in (1, 2, 4, 8)]
+    )
+    assert photos_for_accuracy(slow) is None
+
+
+def test_best_threshold_accuracy_ignores_where_calibration_put_one_half() -> None:
+    import numpy as np
+
+    from training.metrics import best_threshold_accuracy
+
+    label = np.array([0, 0, 1, 1, 0, 1])
+    assert best_threshold_accuracy(np.array([0.01, 0.02, 0.03, 0.04, 0.02, 0.05]), label) == 1.0
+    assert (
+        best_threshold_accuracy(np.array([0.3, 0.3, 0.3, 0.3, 0.3, 0.3]), label) == 0.5
+    )  # ties split nothing
+    assert best_threshold_accuracy(np.array([0.9, 0.8, 0.2, 0.1, 0.7, 0.3]), label) == 0.5
