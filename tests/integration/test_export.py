@@ -281,3 +281,23 @@ def test_policy_fit_writes_thresholds_with_their_data_and_models(
     assert load_policy("configs/verdict.yaml").fitted is None  # the shipped policy is untouched
     bad = subprocess.run([*command, "--model", "reviewer_c=x"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "REVIEWER=BUNDLE" in bad.stderr
+
+
+def test_the_defect_summary_keeps_its_far_tail_under_onnxruntime(tmp_path: Path) -> None:
+    """A photo with no defect has mask logits far below zero; the grade reads their log-probability,
+    which must come out of onnxruntime as it does out of PyTorch (a plain F.logsigmoid did not)."""
+    import onnxruntime as ort
+    import torch
+
+    from training.model import defect_summary
+
+    class Summary(torch.nn.Module):
+        def forward(self, logits: torch.Tensor) -> torch.Tensor:
+            return defect_summary(logits)
+
+    logits = torch.linspace(-20.0, -8.0, 2 * 5 * 16 * 16).reshape(2, 5, 16, 16)
+    path = tmp_path / "summary.onnx"
+    torch.onnx.export(Summary(), (logits,), dynamo=True, opset_version=18, verbose=False).save(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    produced = session.run(None, {session.get_inputs()[0].name: logits.numpy()})[0]
+    np.testing.assert_allclose(produced, defect_summary(logits).numpy(), atol=1e-4, rtol=0)
