@@ -8,9 +8,9 @@
   the mean of its `CUE_TOP_K` strongest cells, so that one wrong letter or one screw head can
   carry a photo instead of being averaged away by a global pool. Each cue is trained against
   the photo's own cue labels where they are known (synthetic data), and the photo's evidence
-  is the probability that it shows at least one cue (`any_cue_logit`, the cues taken as
-  independent). The class-activation map of the evidence is that same combination at every
-  position (`cams`).
+  odds are the sum of its cues' odds (`evidence_logit`: for rare cues, the chance that it
+  shows at least one). The class-activation map of the evidence is that same combination at
+  every position (`cams`).
 - Defects: an FPN-style head sums the feature maps of every level from stride 4 down to the
   last (1x1 lateral convolutions, upsampled), then gives one mask logit per class at 1/4 of
   the input resolution.
@@ -106,11 +106,13 @@ def cue_logits(cue_maps: torch.Tensor) -> torch.Tensor:
     return flat.topk(min(CUE_TOP_K, flat.shape[-1]), dim=2).values.mean(2)
 
 
-def any_cue_logit(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
-    """Per-cue logits -> the logit of "at least one cue", the cues taken as independent:
-    log P(none) = sum of log(1 - p_c), and logit = log(1 - P(none)) - log P(none)."""
-    log_none = -F.softplus(logits.float()).sum(dim)
-    return torch.log(-torch.expm1(log_none.clamp(max=-1e-6))) - log_none
+def evidence_logit(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Per-cue logits -> the photo's evidence logit: its odds are the sum of the cues' odds
+    (logsumexp). For rare cues that is the chance of at least one cue, the cues taken as
+    independent; one sure cue carries the photo, several weak ones add up. Unlike the exact
+    noisy-OR (log(1 - prod(1 - p))), it keeps its precision in the far negative tail under
+    onnxruntime, whose float32 softplus does not (the export's parity check failed on it)."""
+    return torch.logsumexp(logits.float(), dim=dim)
 
 
 class DefectHead(nn.Module):
@@ -266,7 +268,7 @@ class Reviewer(nn.Module):
         """Head outputs and class-activation maps (keys `cam_<task>`) from one backbone pass."""
         maps = self.feature_maps(self.frozen_features(images))
         out = self._heads(maps, (images.shape[-2] // 4, images.shape[-1] // 4))
-        out[f"cam_{EVIDENCE}"] = any_cue_logit(out.pop(CUE_MAPS), dim=1)[:, None]
+        out[f"cam_{EVIDENCE}"] = evidence_logit(out.pop(CUE_MAPS), dim=1)[:, None]
         return out
 
     def cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -279,7 +281,7 @@ class Reviewer(nn.Module):
         out = {task: head(pooled) for task, head in self.heads.items()}
         out[CUE_MAPS] = self.cues([maps[i] for i in self.cue_levels])
         out[CUES] = cue_logits(out[CUE_MAPS])
-        out[EVIDENCE] = any_cue_logit(out[CUES])
+        out[EVIDENCE] = evidence_logit(out[CUES])
         out[DEFECTS] = self.defects([maps[i] for i in self.seg_levels], mask_size)
         # The grade learns from the defect maps, not through them (the masks stay pixel-
         # supervised), and per predicted view: a scratch on a stamp close-up says more about

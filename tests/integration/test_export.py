@@ -301,3 +301,23 @@ def test_the_defect_summary_keeps_its_far_tail_under_onnxruntime(tmp_path: Path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     produced = session.run(None, {session.get_inputs()[0].name: logits.numpy()})[0]
     np.testing.assert_allclose(produced, defect_summary(logits).numpy(), atol=1e-4, rtol=0)
+
+
+def test_the_evidence_of_a_clean_photo_keeps_its_precision_under_onnxruntime(tmp_path: Path) -> None:
+    """Cue maps of a genuine photo sit far below zero at every cell; the evidence map that
+    combines them must come out of onnxruntime as it does out of PyTorch."""
+    import onnxruntime as ort
+    import torch
+
+    from training.model import evidence_logit
+
+    class Combine(torch.nn.Module):
+        def forward(self, maps: torch.Tensor) -> torch.Tensor:
+            return evidence_logit(maps, dim=1)
+
+    maps = torch.linspace(-16.0, -6.0, 2 * 11 * 7 * 7).reshape(2, 11, 7, 7)
+    path = tmp_path / "evidence.onnx"
+    torch.onnx.export(Combine(), (maps,), dynamo=True, opset_version=18, verbose=False).save(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    produced = session.run(None, {session.get_inputs()[0].name: maps.numpy()})[0]
+    np.testing.assert_allclose(produced, evidence_logit(maps, dim=1).numpy(), atol=1e-5, rtol=0)

@@ -69,14 +69,18 @@ def test_frozen_levels_must_leave_something_to_train() -> None:
         Reviewer("mobilenetv3_small_050", seg_channels=16, frozen_levels=5)
 
 
-def test_photo_evidence_is_the_chance_of_at_least_one_cue() -> None:
-    from training.model import any_cue_logit
+def test_photo_evidence_odds_are_the_sum_of_the_cue_odds() -> None:
+    from training.model import evidence_logit
 
-    logits = torch.tensor([[-2.0, 0.5, -4.0], [-8.0, -8.0, -8.0]])
-    p = torch.sigmoid(logits)
-    expected = 1 - (1 - p).prod(1)
-    torch.testing.assert_close(torch.sigmoid(any_cue_logit(logits)), expected)
-    assert any_cue_logit(logits)[0] > logits[0].max()  # several weak cues add up
+    logits = torch.tensor([[-2.0, 0.5, -4.0], [-8.0, -8.0, -8.0], [-9.0, -12.0, -11.0]])
+    odds = torch.exp(logits).sum(1)
+    torch.testing.assert_close(torch.exp(evidence_logit(logits)), odds)
+    assert evidence_logit(logits)[0] > logits[0].max()  # several weak cues add up
+    # rare cues: the chance of at least one cue, the cues taken as independent
+    p = torch.sigmoid(logits[2])
+    torch.testing.assert_close(
+        torch.sigmoid(evidence_logit(logits))[2], 1 - (1 - p).prod(), rtol=1e-3, atol=0
+    )
 
 
 def test_a_few_strong_cells_carry_a_cue_map_that_a_global_average_would_dilute() -> None:
