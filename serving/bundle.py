@@ -33,7 +33,8 @@ CARD_FILE = "card.md"
 
 # Task -> how its output is read. Classification outputs are logits (softmax with the
 # task's temperature); condition grade is CORAL cumulative logits; evidence is one logit
-# per photo (sigmoid), the chance that it shows any of the cues (one logit each); defects are per-class mask probabilities at 1/4 resolution.
+# per photo (sigmoid) combining the per-cue logits (`cues`, one per counterfeit cue); defects
+# are per-class mask probabilities at 1/4 resolution.
 CLASSIFICATION_TASKS = ("view", "category", "hardware_type", "hardware_finish", "stamp_type")
 ORDINAL_TASK = "condition_grade"
 # Item labels a photo shows only from some views (a close-up of a buckle shows no bag shape):
