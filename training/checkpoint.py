@@ -19,8 +19,8 @@ from data.atomic import atomic_path
 
 METADATA_KEY = "secondlook"
 # What `training.evaluate.load_reviewer` can rebuild. 2: category head, item-level condition,
-# frozen levels.
-CHECKPOINT_FORMAT_VERSION = 2
+# frozen levels. 3: evidence read by one head per counterfeit cue.
+CHECKPOINT_FORMAT_VERSION = 3
 
 
 def save_weights(path: Path, state: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None) -> None:

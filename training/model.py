@@ -273,7 +273,7 @@ class Reviewer(nn.Module):
 
     def cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """The evidence's class-activation map (B, 1, h, w): at every cell of the cue maps, the
-        logit that it shows at least one cue."""
+        evidence logit of that cell (`evidence_logit` of its cues)."""
         return {EVIDENCE: self.forward_with_cams(images)[f"cam_{EVIDENCE}"]}
 
     def _heads(self, maps: dict[int, torch.Tensor], mask_size: tuple[int, int]) -> dict[str, torch.Tensor]:
