@@ -308,16 +308,21 @@ def cue_table(
         scores, frame["item_id"].astype(str).to_numpy(), dataset.targets.item_label
     )
     genuine_scores = item_prob[item_label == 0]
-    genuine_photos = evidence[dataset.targets.item_label == 0]
+    genuine_photos = evidence[authentic]
     table: dict[str, dict[str, float]] = {}
-    for cue in dataset.taxonomy.cue_names:
-        showing = np.array([cue in split_list(v) for v in frame["cues"]])
+    for index, cue in enumerate(dataset.taxonomy.cue_names):
+        showing = dataset.targets.cue_labels[:, index] == 1
         carrying = (
             frame.loc[[cue in split_list(v) for v in frame["item_cues"]], "item_id"].astype(str).unique()
         )
         if len(carrying) == 0:
             continue
         carrying_scores = np.array([scores[i] for i in carrying])
+        head_auroc = float("nan")
+        if cue_logits is not None:
+            negative = authentic & np.isin(views, dataset.taxonomy.cue(cue).visible_in)
+            scored = showing | negative
+            head_auroc = roc_auc(cue_logits[scored, index], showing[scored])
         table[cue] = {
             "items": len(carrying),
             "item_miss_rate": float(np.mean(carrying_scores < 0.5)),
@@ -329,13 +334,8 @@ def cue_table(
             "photo_recall_at_5pct_fpr": recall_at_false_positive_rate(
                 evidence[showing], genuine_photos, CUE_FALSE_POSITIVE_RATE
             ),
-            "head_auroc": float("nan"),
+            "head_auroc": head_auroc,
         }
-        if cue_logits is not None:
-            index = dataset.taxonomy.cue_names.index(cue)
-            negative = authentic & np.isin(views, dataset.taxonomy.cue(cue).visible_in)
-            scored = showing | negative
-            table[cue]["head_auroc"] = roc_auc(cue_logits[scored, index], showing[scored])
     return table
 
 
