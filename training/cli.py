@@ -65,6 +65,15 @@ def _benchmark(value: str) -> tuple[str, Path]:
 @click.option(
     "--epochs", type=click.IntRange(min=1), default=6, show_default=True, help="Epochs per benchmark."
 )
+@click.option(
+    "--items",
+    "items",
+    multiple=True,
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Also train on only the first N training items of each benchmark (repeatable; "
+    "default: all of them): curves of what more items buy.",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
 @click.option(
     "--out",
@@ -75,17 +84,26 @@ def _benchmark(value: str) -> tuple[str, Path]:
     help="Folder for the runs, curves.csv, learning_curves.png and curves.md.",
 )
 def curves(
-    config_path: Path, benchmarks: tuple[str, ...], epochs: int, overrides: tuple[str, ...], out_dir: Path
+    config_path: Path,
+    benchmarks: tuple[str, ...],
+    epochs: int,
+    items: tuple[int, ...],
+    overrides: tuple[str, ...],
+    out_dir: Path,
 ) -> None:
-    """Learning curves: one reviewer per benchmark, validated on its val split after every epoch.
+    """Learning curves: one reviewer per benchmark (and per --items), validated on the
+    benchmark's val split after every epoch.
 
     Plots item ROC-AUC, mean per-cue item recall at 5% false-positive rate and the share of
     items one reviewer decides at 1% error against photos seen and wall-clock time, and says
-    how many photos the recipe would need for 99% item accuracy."""
+    how many photos (more epochs) or training items (more items) the recipe would need for
+    99% item accuracy."""
     from training.curves import SUMMARY_FILE, learning_curves
 
     manifests = dict(_benchmark(value) for value in benchmarks)
-    learning_curves(config_path, manifests, epochs, out_dir, list(overrides), click.echo)
+    learning_curves(
+        config_path, manifests, epochs, out_dir, list(overrides), click.echo, sorted(set(items)) or None
+    )
     click.echo((out_dir / SUMMARY_FILE).read_text().rstrip())
     click.echo(f"curves: {out_dir / 'learning_curves.png'}")
 

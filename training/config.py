@@ -32,6 +32,9 @@ class DataConfig(_Section):
     # val split (learning curves; such a reviewer must not then fit the verdict policy on val).
     validation: Literal["reviewer", "benchmark"] = "reviewer"
     max_items: int | None = Field(None, ge=2)  # cap for quick runs; None = all
+    # Train on only the first N of the reviewer's training items (data-scaling curves,
+    # `secondlook curves --items`); validation and test keep all theirs. None = all.
+    train_items: int | None = Field(None, ge=1)
     workers: int = Field(2, ge=0)  # data-loading processes
     # With model.frozen_levels > 0: run each photo through the frozen levels once, before the
     # first epoch, and train on the cached maps (photos are then not augmented).

@@ -45,6 +45,7 @@ def reviewer_splits(
     val_fraction: float,
     max_items: int | None = None,
     validation: str = "reviewer",
+    train_items: int | None = None,
 ) -> Splits:
     """A reviewer's own train/validation partition of the manifest's training items.
 
@@ -53,7 +54,8 @@ def reviewer_splits(
     without a split count as training items. Two reviewers with different `split_seed` train
     and validate (calibrate) on different items, which keeps their errors apart. With
     `validation="benchmark"` (learning curves) a reviewer trains on every training item and
-    validates on the manifest's `val` items instead.
+    validates on the manifest's `val` items instead. `train_items` keeps only the first N
+    training items (in manifest order), for curves of what more items buy.
     """
     if max_items is not None:
         keep = frame["item_id"].drop_duplicates().head(max_items)
@@ -62,24 +64,28 @@ def reviewer_splits(
     pool = frame[split.eq("train").to_numpy()]
     test = frame[split.eq("test").to_numpy()].reset_index(drop=True)
     if validation == "benchmark":
-        return Splits(
-            pool.reset_index(drop=True), frame[split.eq("val").to_numpy()].reset_index(drop=True), test
+        train, val = pool, frame[split.eq("val").to_numpy()]
+    else:
+        fractions = (1.0 - val_fraction, val_fraction, 0.0)
+        part = pool["item_id"].map(
+            lambda item: split_for_item(str(item), split_seed, fractions, namespace=REVIEWER_NAMESPACE)
         )
-    fractions = (1.0 - val_fraction, val_fraction, 0.0)
-    part = pool["item_id"].map(
-        lambda item: split_for_item(str(item), split_seed, fractions, namespace=REVIEWER_NAMESPACE)
-    )
-    return Splits(
-        train=pool[part == "train"].reset_index(drop=True),
-        val=pool[part == "val"].reset_index(drop=True),
-        test=test,
-    )
+        train, val = pool[part == "train"], pool[part == "val"]
+    if train_items is not None:
+        train = train[train["item_id"].isin(train["item_id"].drop_duplicates().head(train_items))]
+    return Splits(train.reset_index(drop=True), val.reset_index(drop=True), test)
 
 
 def load_splits(
-    manifest: Path, split_seed: int, val_fraction: float, max_items: int | None, validation: str = "reviewer"
+    manifest: Path,
+    split_seed: int,
+    val_fraction: float,
+    max_items: int | None,
+    validation: str = "reviewer",
+    train_items: int | None = None,
 ) -> Splits:
-    return reviewer_splits(read_manifest(manifest), split_seed, val_fraction, max_items, validation)
+    frame = read_manifest(manifest)
+    return reviewer_splits(frame, split_seed, val_fraction, max_items, validation, train_items)
 
 
 class PhotoDataset(Dataset):

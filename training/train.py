@@ -185,6 +185,7 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
         config.data.val_fraction,
         config.data.max_items,
         config.data.validation,
+        config.data.train_items,
     )
     if splits.train.empty or splits.val.empty:
         raise ValueError(f"{config.data.manifest}: not enough items for a train and a validation split")

@@ -303,6 +303,7 @@ def test_learning_curves_train_each_benchmark_and_plot_every_epoch(
             "--config", "configs/train/smoke.yaml",
             "--benchmark", f"tiny={tiny_manifest}",
             "--epochs", "2",
+            "--items", "3", "--items", "1000",  # the first 3 training items, then all of them
             "--set", f"tracking.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
             "--set", "train.max_steps_per_epoch=2",
             "--out", str(out),
@@ -310,14 +311,20 @@ def test_learning_curves_train_each_benchmark_and_plot_every_epoch(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out / "curves.csv")
-    assert frame["benchmark"].tolist() == ["tiny", "tiny"]
-    assert frame["photos_seen"].is_monotonic_increasing and frame["wall_seconds"].is_monotonic_increasing
+    train_items = pd.read_csv(tiny_manifest).query("split == 'train'")["item_id"].nunique()
+    assert frame["benchmark"].tolist() == ["tiny"] * 4
+    assert frame["train_items"].tolist() == [3, 3, train_items, train_items]
+    for _, run in frame.groupby("train_items"):
+        assert run["photos_seen"].is_monotonic_increasing and run["wall_seconds"].is_monotonic_increasing
     assert {"val_item_auc", "val_cue_recall", "val_coverage_at_1pct"} <= set(frame.columns)
     assert (out / "learning_curves.png").stat().st_size > 10_000
-    assert "| tiny |" in (out / "curves.md").read_text() and "| tiny |" in result.output
+    table = (out / "curves.md").read_text()
+    assert "| tiny, 3 items | 3 |" in table
+    assert f"| tiny, {train_items} items | {train_items} |" in result.output
+    assert f"power law through the last epoch of the runs on 3, {train_items} training items" in table
     # validated on the benchmark's own val split, not a partition of its train items
     val_items = pd.read_csv(tiny_manifest).query("split == 'val'")["item_id"].nunique()
-    assert f"({val_items * 4} photos" in result.output
+    assert result.output.count(f"({val_items * 4} photos") == 2  # both runs, the same val split
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")

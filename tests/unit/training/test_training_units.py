@@ -176,6 +176,25 @@ def test_reviewers_never_see_the_policy_or_test_items_and_partition_by_seed() ->
     assert set(a.val["item_id"]) != set(b.val["item_id"])
 
 
+def test_train_items_caps_only_the_training_items_in_manifest_order() -> None:
+    """Data-scaling curves train on the first N training items and validate on all of val."""
+    import pandas as pd
+
+    from training.data import reviewer_splits
+
+    items = [f"i{k}" for k in range(100) for _ in range(2)]  # two photos per item
+    splits = ["train"] * 120 + ["val"] * 40 + ["test"] * 40
+    frame = pd.DataFrame({"item_id": items, "split": splits, "photo_id": range(200)})
+    full = reviewer_splits(frame, 7, 0.2, validation="benchmark")
+    capped = reviewer_splits(frame, 7, 0.2, validation="benchmark", train_items=5)
+    assert capped.train["item_id"].drop_duplicates().tolist() == [f"i{k}" for k in range(5)]
+    assert len(capped.train) == 10  # every photo of each kept item
+    assert capped.val.equals(full.val) and capped.test.equals(full.test)
+    own = reviewer_splits(frame, 7, 0.2, train_items=5)
+    assert own.train["item_id"].nunique() == 5
+    assert own.val.equals(reviewer_splits(frame, 7, 0.2).val)
+
+
 def test_a_reviewers_partition_does_not_depend_on_how_the_benchmark_was_split() -> None:
     """With the benchmark's split seed equal to the reviewer's, the reviewer still validates on
     about val_fraction of the benchmark's training items (it used to get none)."""
