@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from serving.api import observability, problems
 from serving.api.deps import RateLimiter, ServiceState
+from serving.api.guard import RequestGuard
 from serving.api.routes import appraisals, health, me, reviews, web
 from serving.batcher import MicroBatcher
 from serving.runner import ReviewerPanel
@@ -54,9 +55,15 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
         version="1",
         summary="Dual-review authenticity verdicts and condition reports for second-hand luxury goods.",
         lifespan=lifespan,
+        # A form holds no more parts than an appraisal needs: its photos, a view per photo, and
+        # its category, declared value and client reference.
+        form_limits={"max_files": settings.max_photos, "max_fields": settings.max_photos + 3},
     )
     problems.install(app)
-    app.state.metrics = observability.install(app, settings.max_request_bytes)
+    # Key and body size checked before the body is read; inside observability, so that its
+    # 401s and 413s get a request id, a log line and a metric.
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_request_bytes)
+    app.state.metrics = observability.install(app)
     app.include_router(health.router)
     app.include_router(appraisals.router)
     app.include_router(reviews.router)

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from serving.api.guard import KEY_SCOPE, presented_key
 from serving.api.problems import Problem
 from serving.batcher import MicroBatcher
 from serving.runner import ReviewerPanel
@@ -59,13 +60,15 @@ State = Annotated[ServiceState, Depends(get_state)]
 
 
 def _caller(
+    request: Request,
     state: State,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> ApiKey:
-    secret = x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        secret = authorization[7:].strip()
+    checked = request.scope.get(KEY_SCOPE)  # requests with a body: checked before it was read
+    if checked is not None:
+        return checked
+    secret = presented_key(authorization, x_api_key)
     if not secret:
         raise Problem(401, "an API key is required: send 'Authorization: Bearer <key>'", "unauthorized")
     with reading(state.sessions) as session:

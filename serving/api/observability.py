@@ -1,4 +1,4 @@
-"""Request ids, JSON access logs, Prometheus metrics and the request-size limit, as one middleware."""
+"""Request ids, JSON access logs and Prometheus metrics, as one middleware."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-
-from serving.api.problems import problem_response
 
 log = logging.getLogger("secondlook.api")
 
@@ -35,20 +33,14 @@ class Metrics:
         )
 
 
-def install(app: FastAPI, max_request_bytes: int) -> Metrics:
+def install(app: FastAPI) -> Metrics:
     metrics = Metrics()
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_request_bytes):
-            response = problem_response(
-                request, 413, f"request body larger than {max_request_bytes} bytes", "request-too-large"
-            )
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - started

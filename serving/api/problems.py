@@ -42,6 +42,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 413:  # serving.api.guard: the streamed body passed the limit
+            return problem_response(request, 413, str(exc.detail), "request-too-large")
         return problem_response(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)

@@ -249,6 +249,81 @@ def test_metrics_request_ids_and_the_body_limit(service) -> None:
     assert huge.headers["content-type"].startswith("application/problem+json")
 
 
+PART = b'--xyz\r\nContent-Disposition: form-data; name="photos"; filename="a.jpg"\r\n\r\n'
+
+
+def _raw_chunked_post(service, path: str, headers: dict[str, str], chunks: int, chunk_bytes: int) -> str:
+    """POST a chunked multipart body that never ends (one photo part that goes on, and no
+    terminating chunk) over a raw socket and return what the server answers within 20 s: it can
+    only answer by refusing the body early."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(service["url"])
+    head = [f"POST {path} HTTP/1.1", f"Host: {where.netloc}", "Transfer-Encoding: chunked"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    with socket.create_connection((where.hostname, where.port), timeout=20) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        sock.sendall(f"{len(PART):x}\r\n".encode() + PART + b"\r\n")
+        chunk = f"{chunk_bytes:x}\r\n".encode() + b"x" * chunk_bytes + b"\r\n"
+        try:
+            for _ in range(chunks):
+                sock.sendall(chunk)
+        except OSError:  # the server may close the socket once it has refused the body
+            pass
+        answer = b""
+        try:
+            while not _complete(answer):
+                data = sock.recv(65536)
+                if not data:
+                    break
+                answer += data
+        except TimeoutError:
+            pass
+    return answer.decode("latin-1")
+
+
+def _complete(answer: bytes) -> bool:
+    """A whole HTTP response: its head and as many body bytes as its Content-Length says."""
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return True
+
+
+def test_a_body_without_a_valid_key_is_refused_before_it_is_read(service) -> None:
+    """401 while the chunked upload is still open: the key is checked before the form is parsed."""
+    form = {"Content-Type": "multipart/form-data; boundary=xyz"}
+    for headers in (form, {**form, "Authorization": "Bearer not-a-key"}):
+        answer = _raw_chunked_post(service, "/v1/appraisals", headers, chunks=4, chunk_bytes=65536)
+        assert answer.startswith("HTTP/1.1 401"), answer[:300] or "no answer within 20 s"
+        assert "application/problem+json" in answer
+
+
+def test_a_chunked_body_is_counted_as_it_streams_and_stopped_at_the_limit(service) -> None:
+    """No Content-Length to check: 413 once 2 MB (this server's limit) have streamed in."""
+    headers = {
+        "Content-Type": "multipart/form-data; boundary=xyz",
+        "Authorization": f"Bearer {service['keys']['appraiser']}",
+    }
+    answer = _raw_chunked_post(service, "/v1/appraisals", headers, chunks=12, chunk_bytes=256 * 1024)
+    assert answer.startswith("HTTP/1.1 413"), answer[:300] or "no answer within 20 s"
+    assert "application/problem+json" in answer and "request-too-large" in answer
+
+
+def test_a_form_holds_no_more_parts_than_an_appraisal_needs(service) -> None:
+    photos = _item_photos(service["manifest"])
+    many_fields = _post(service, [photos[0][1]], views=["overall"] * 200)
+    assert many_fields.status_code == 400, many_fields.text
+    assert "fields" in many_fields.json()["detail"].lower()
+    many_files = _post(service, [photos[0][1]] * 40)
+    assert many_files.status_code == 400 and "files" in many_files.json()["detail"].lower(), many_files.text
+
+
 def _encode(image: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
