@@ -11,6 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from serving.api.problems import problem_response
+
 log = logging.getLogger("secondlook.api")
 
 
@@ -40,7 +42,13 @@ def install(app: FastAPI) -> Metrics:
     async def observe(request: Request, call_next):
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # a bug: answered here, so that it too gets a request id, a log line and a metric
+            log.exception(
+                "unhandled error in %s %s (request %s)", request.method, request.url.path, request_id
+            )
+            response = problem_response(request, 500, "internal error; it has been logged", "internal-error")
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - started
