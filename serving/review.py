@@ -8,11 +8,18 @@
   arbiter, who has not reviewed or uploaded it, and whose decision (AUTHENTIC, COUNTERFEIT
   or INCONCLUSIVE) is final.
 - Nobody sees another review, or who wrote it, before submitting their own.
+- Before submitting, an expert or arbiter sees of an item only its photos and the findings
+  that are not about authenticity (views, hardware, stamp, category, condition, defects): no
+  AI verdict, score, reason or evidence map (`appraisal_access`). Reviewers see only the items
+  in their queue or that they reviewed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+Access = Literal["full", "blind", "none"]
 
 EXPERT_DECISIONS = ("AUTHENTIC", "COUNTERFEIT")
 ARBITER_DECISIONS = ("AUTHENTIC", "COUNTERFEIT", "INCONCLUSIVE")
@@ -40,6 +47,25 @@ class ReviewFacts:
     uploader: int
     expert_reviews: tuple[tuple[int, str], ...]  # (reviewer id, decision), in order
     arbiter: int | None = None
+
+
+def queue_status(role: str) -> str:
+    """The status of the items in a reviewer's queue."""
+    return "arbitration" if role == "arbiter" else "awaiting_review"
+
+
+def appraisal_access(role: str, caller: int, uploader: int, status: str, reviewed: bool) -> Access:
+    """What a caller sees of an appraisal: all of it, the blind view of a reviewer who has not
+    yet submitted (photos and findings that are not about authenticity), or nothing (404)."""
+    if role == "admin":
+        return "full"
+    if role == "appraiser":
+        return "full" if caller == uploader else "none"
+    if reviewed:
+        return "full"
+    if role in ("expert", "arbiter") and status == queue_status(role) and caller != uploader:
+        return "blind"
+    return "none"
 
 
 def review_stage(role: str, status: str) -> str:

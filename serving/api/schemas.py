@@ -42,6 +42,18 @@ class PhotoOut(BaseModel):
     heatmap_url: str
 
 
+class BlindPhotoOut(BaseModel):
+    """A photo as a reviewer sees it before submitting: no evidence score, no heatmap."""
+
+    index: int
+    view: str
+    view_given: bool
+    view_confidence: float
+    labels: dict[str, LabelOut]
+    defects: list[dict]
+    quality: QualityOut
+
+
 class ConditionOut(BaseModel):
     grade: str
     confidence: float
@@ -63,6 +75,21 @@ class AppraisalOut(BaseModel):
     category: str | None = None
     declared_value: float | None = None
     timings_ms: dict[str, float]
+
+
+class BlindAppraisalOut(BaseModel):
+    """An appraisal as an expert or arbiter sees it before submitting their review
+    (`serving.review.appraisal_access`): photos and the findings that are not about
+    authenticity; no AI verdict, score, reason, evidence map or other review."""
+
+    id: str
+    created_at: dt.datetime
+    status: str
+    blind: bool = True
+    photos: list[BlindPhotoOut]
+    condition: ConditionOut
+    category: str | None = None
+    declared_value: float | None = None
 
 
 class HealthOut(BaseModel):

@@ -204,6 +204,46 @@ def test_blind_double_review_then_arbitration(service) -> None:
     assert verified.returncode == 0, verified.stderr
 
 
+AI_FIELDS = {"state", "provisional", "reasons", "reviewers", "final_state", "timings_ms"}
+
+
+def test_reviewers_get_only_photos_and_findings_until_they_have_reviewed(service) -> None:
+    """Blind review is the API's rule, not the page's: no verdict, score, reason, evidence or
+    heatmap before an expert submits, and no other customer's appraisals at all."""
+    url = service["url"]
+    item = _referred(service)
+    as_expert = _as(service, "expert")
+    queue = requests.get(f"{url}/v1/review-queue", headers=as_expert, timeout=30).json()
+    entry = next(q for q in queue if q["id"] == item)
+    assert not AI_FIELDS & set(entry)
+    blind = requests.get(f"{url}/v1/appraisals/{item}", headers=as_expert, timeout=30).json()
+    assert blind["blind"] is True and not AI_FIELDS & set(blind)
+    assert blind["photos"] and all({"evidence", "heatmap_url"}.isdisjoint(p) for p in blind["photos"])
+    assert blind["photos"][0]["labels"] and "grade" in blind["condition"]  # the findings stay
+    photo = requests.get(f"{url}/v1/appraisals/{item}/photos/1", headers=as_expert, timeout=30)
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    heatmap = requests.get(f"{url}/v1/appraisals/{item}/photos/1/heatmap", headers=as_expert, timeout=30)
+    assert heatmap.status_code == 403 and heatmap.json()["type"].endswith("/blind-review")
+    listed = requests.get(f"{url}/v1/appraisals", headers=as_expert, timeout=30).json()
+    assert item not in [a["id"] for a in listed]  # no browsing of customers' appraisals
+    # an item that is not in the expert's queue (sent back for new photos) is not theirs to see
+    photos = _item_photos(service["manifest"])
+    retake = _post(service, [photos[1][1]], [photos[1][0]]).json()["id"]
+    for path in (f"/v1/appraisals/{retake}", f"/v1/appraisals/{retake}/photos/1"):
+        assert requests.get(f"{url}{path}", headers=as_expert, timeout=30).status_code == 404
+    assert (
+        requests.get(f"{url}/v1/appraisals/{item}", headers=_as(service, "arbiter"), timeout=30).status_code
+        == 404
+    )
+    # once the expert has submitted, the whole appraisal is theirs to see
+    assert _review(service, "expert", item, "AUTHENTIC").status_code == 201
+    full = requests.get(f"{url}/v1/appraisals/{item}", headers=as_expert, timeout=30).json()
+    assert full["state"] == "REFER_TO_EXPERT" and "reviewers" in full and "heatmap_url" in full["photos"][0]
+    assert item in [
+        a["id"] for a in requests.get(f"{url}/v1/appraisals", headers=as_expert, timeout=30).json()
+    ]
+
+
 def test_two_agreeing_experts_make_the_verdict_final(service) -> None:
     item = _referred(service)
     assert _review(service, "expert", item, "COUNTERFEIT").status_code == 201

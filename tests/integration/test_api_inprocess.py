@@ -44,3 +44,42 @@ def test_a_server_error_gets_a_request_id_a_log_line_and_a_metric(
     logged = [r.getMessage() for r in caplog.records if r.name == "secondlook.api"]
     assert any('"request_id": "req-42"' in m and '"status": 500' in m for m in logged)
     assert any("req-42" in m and "unhandled error" in m for m in logged)
+
+
+def test_the_review_queue_skips_what_the_caller_cannot_review_before_its_limit(settings: Settings) -> None:
+    """Items the expert uploaded or already reviewed are left out before the queue's limit: with
+    more of them than the limit, the items still waiting for this expert must be listed."""
+    import datetime as dt
+
+    from serving.api.routes.reviews import QUEUE_LIMIT
+    from serving.store.db import open_database, session_factory, transaction
+    from serving.store.keys import create_key
+    from serving.store.models import Appraisal, Review
+
+    sessions = session_factory(open_database(settings.database_url, migrate=True))
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    with transaction(sessions) as session:
+        uploader, _ = create_key(session, "shop", "appraiser")
+        expert, secret = create_key(session, "expert", "expert")
+        for n in range(QUEUE_LIMIT + 3):
+            session.add(
+                Appraisal(
+                    id=f"item-{n:04d}",
+                    created_at=start + dt.timedelta(minutes=n),
+                    created_by=uploader.id,
+                    ai_state="REFER_TO_EXPERT",
+                    status="awaiting_review",
+                    result={},
+                )
+            )
+        session.flush()
+        for n in range(QUEUE_LIMIT + 1):  # the oldest ones: reviewed by this expert, waiting for a second
+            session.add(
+                Review(
+                    appraisal_id=f"item-{n:04d}", reviewer_id=expert.id, stage="expert", decision="AUTHENTIC"
+                )
+            )
+    with TestClient(create_app(settings)) as client:
+        queue = client.get("/v1/review-queue", headers={"Authorization": f"Bearer {secret}"})
+    assert queue.status_code == 200, queue.text
+    assert [q["id"] for q in queue.json()] == [f"item-{n:04d}" for n in (QUEUE_LIMIT + 1, QUEUE_LIMIT + 2)]

@@ -301,6 +301,7 @@ def test_experts_review_blind_and_an_arbiter_settles_a_disagreement(
     # blind: no AI verdict, no reviewer scores, no other review before submitting
     assert not any(title in shown for title in VERDICT_TITLES[:3])
     assert review.locator(".banner").count() == 0 and "reviewer a" not in shown.lower()
+    assert review.get_by_label("Show heatmap").count() == 0  # the API gives no evidence map yet
     expert.screenshot("06-blind-review-form")
     expert.tab.get_by_role("radio", name="Authentic").check()
     expert.tab.get_by_role("button", name="Submit review").click()

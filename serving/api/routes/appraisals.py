@@ -15,13 +15,13 @@ from sqlalchemy import select
 from data.decode import DecodeLimits, ImageDecodeError, decode_image
 from serving.api.deps import State, require
 from serving.api.problems import Problem
-from serving.api.schemas import AppraisalOut
+from serving.api.schemas import AppraisalOut, BlindAppraisalOut
 from serving.heatmap import evidence_overlay
-from serving.review import initial_status
+from serving.review import Access, appraisal_access, initial_status
 from serving.runner import Appraisal as RunnerAppraisal
 from serving.store import audit
 from serving.store.db import reading, transaction
-from serving.store.models import ApiKey, Appraisal, Photo
+from serving.store.models import ApiKey, Appraisal, Photo, Review
 from serving.verdict import VerdictState
 
 router = APIRouter(prefix="/v1/appraisals", tags=["appraisals"])
@@ -63,6 +63,19 @@ def _body(appraisal_id: str, result: RunnerAppraisal, digests: list[str]) -> dic
         "condition": result.condition,
         "timings_ms": result.timings_ms,
     }
+
+
+def _blind(row: Appraisal) -> BlindAppraisalOut:
+    """The reviewer's view before their own review: `BlindAppraisalOut` keeps only its fields."""
+    return BlindAppraisalOut.model_validate(
+        {
+            **row.result,
+            "created_at": row.created_at,
+            "status": row.status,
+            "category": row.category,
+            "declared_value": row.declared_value,
+        }
+    )
 
 
 def _out(row: Appraisal) -> dict[str, Any]:
@@ -185,10 +198,15 @@ def list_appraisals(
     until: Annotated[dt.datetime | None, Query(description="ISO 8601, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[dict[str, Any]]:
-    """Newest first. Appraisers see their own uploads; experts, arbiters and admins see all."""
+    """Newest first. Appraisers see their own uploads, experts and arbiters the items they have
+    reviewed (the others reach them blind, through the review queue), admins all."""
     query = select(Appraisal).order_by(Appraisal.created_at.desc()).limit(limit)
     if caller.role == "appraiser":
         query = query.where(Appraisal.created_by == caller.id)
+    elif caller.role != "admin":
+        query = query.where(
+            Appraisal.id.in_(select(Review.appraisal_id).where(Review.reviewer_id == caller.id))
+        )
     if verdict is not None:
         query = query.where(Appraisal.ai_state == verdict.value)
     if since is not None:
@@ -203,28 +221,36 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def _load(state: State, appraisal_id: str, caller: ApiKey) -> Appraisal:
+def _load(state: State, appraisal_id: str, caller: ApiKey) -> tuple[Appraisal, Access]:
+    """The appraisal and what the caller may see of it (`serving.review.appraisal_access`);
+    404 when nothing, so that a caller cannot tell others' items from missing ones."""
+    access: Access = "none"
     with reading(state.sessions) as session:
         row = session.get(Appraisal, appraisal_id)
         if row is not None:
             _ = row.photos  # load while the session is open
-    if row is None or (caller.role == "appraiser" and row.created_by != caller.id):
+            mine = select(Review.id).where(Review.appraisal_id == row.id, Review.reviewer_id == caller.id)
+            reviewed = session.scalar(mine.limit(1)) is not None
+            access = appraisal_access(caller.role, caller.id, row.created_by, row.status, reviewed)
+    if row is None or access == "none":
         raise Problem(404, f"no appraisal {appraisal_id}", "not-found")
-    return row
+    return row, access
 
 
-@router.get("/{appraisal_id}", response_model=AppraisalOut)
-def get_appraisal(appraisal_id: str, state: State, caller: Viewer) -> dict[str, Any]:
-    return _out(_load(state, appraisal_id, caller))
+@router.get("/{appraisal_id}", response_model=AppraisalOut | BlindAppraisalOut)
+def get_appraisal(appraisal_id: str, state: State, caller: Viewer) -> dict[str, Any] | BlindAppraisalOut:
+    """The whole appraisal; an expert or arbiter who has not yet reviewed it gets the blind view."""
+    row, access = _load(state, appraisal_id, caller)
+    return _blind(row) if access == "blind" else _out(row)
 
 
-def _photo(state: State, appraisal_id: str, index: int, caller: ApiKey) -> Image.Image:
+def _photo(state: State, appraisal_id: str, index: int, caller: ApiKey) -> tuple[Image.Image, Access]:
     """The stored photo `index` of an appraisal, decoded upright (EXIF applied, RGB)."""
-    row = _load(state, appraisal_id, caller)
+    row, access = _load(state, appraisal_id, caller)
     photo = next((p for p in row.photos if p.position == index), None)
     if photo is None:
         raise Problem(404, f"appraisal {appraisal_id} has no photo {index}", "not-found")
-    return decode_image(state.photos.get(photo.sha256))
+    return decode_image(state.photos.get(photo.sha256)), access
 
 
 def _encoded(image: Image.Image, fmt: str) -> bytes:
@@ -240,7 +266,7 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
 )
 def photo(appraisal_id: str, index: int, state: State, caller: Viewer) -> Response:
     """The photo as the reviewers saw it: upright, RGB, as JPEG (what the web page shows)."""
-    image = _photo(state, appraisal_id, index, caller)
+    image, _ = _photo(state, appraisal_id, index, caller)
     return Response(_encoded(image, "JPEG"), media_type="image/jpeg", headers=PRIVATE)
 
 
@@ -251,7 +277,9 @@ def photo(appraisal_id: str, index: int, state: State, caller: Viewer) -> Respon
 )
 def heatmap(appraisal_id: str, index: int, state: State, caller: Viewer) -> Response:
     """The photo with the reviewers' counterfeit-evidence map laid over it (red: evidence)."""
-    image = _photo(state, appraisal_id, index, caller)
+    image, access = _photo(state, appraisal_id, index, caller)
+    if access == "blind":
+        raise Problem(403, "the evidence map is shown once you have submitted your review", "blind-review")
     if state.panel is None:
         raise Problem(503, "the models are not loaded", "not-ready")
     image = evidence_overlay(state.panel.bundles.values(), image)

@@ -16,6 +16,7 @@ from serving.review import (
     after_review,
     allowed_decisions,
     check_review,
+    queue_status,
     review_stage,
 )
 from serving.store import audit
@@ -24,6 +25,7 @@ from serving.store.models import ApiKey, Appraisal, Review
 
 router = APIRouter(tags=["review"])
 Reviewer = Annotated[ApiKey, Depends(require("expert", "arbiter"))]
+QUEUE_LIMIT = 200  # items listed at once
 
 
 class ReviewIn(BaseModel):
@@ -40,10 +42,10 @@ class ReviewOut(BaseModel):
 
 
 class QueueItem(BaseModel):
+    """An item to review: nothing of the AI's verdict (the review is blind)."""
+
     id: str
     created_at: Any
-    state: str
-    provisional: bool
     status: str
     category: str | None = None
     declared_value: float | None = None
@@ -67,27 +69,32 @@ def _facts(session, row: Appraisal) -> tuple[ReviewFacts, list[Review]]:
 
 @router.get("/v1/review-queue", response_model=list[QueueItem])
 def review_queue(state: State, caller: Reviewer) -> list[dict[str, Any]]:
-    """Items this caller may review now, oldest first (other reviews are never shown here)."""
-    wanted = "arbitration" if caller.role == "arbiter" else "awaiting_review"
-    with reading(state.sessions) as session:
-        reviewed = set(session.scalars(select(Review.appraisal_id).where(Review.reviewer_id == caller.id)))
-        rows = session.scalars(
-            select(Appraisal).where(Appraisal.status == wanted).order_by(Appraisal.created_at).limit(200)
+    """Items this caller may review now, oldest first (other reviews are never shown here).
+    Items the caller uploaded or already reviewed are left out before the limit, so that the
+    queue never looks empty while work waits."""
+    reviewed = select(Review.appraisal_id).where(Review.reviewer_id == caller.id)
+    query = (
+        select(Appraisal)
+        .where(
+            Appraisal.status == queue_status(caller.role),
+            Appraisal.created_by != caller.id,
+            Appraisal.id.not_in(reviewed),
         )
+        .order_by(Appraisal.created_at)
+        .limit(QUEUE_LIMIT)
+    )
+    with reading(state.sessions) as session:
         return [
             {
                 "id": r.id,
                 "created_at": r.created_at,
-                "state": r.ai_state,
-                "provisional": r.provisional,
                 "status": r.status,
                 "category": r.category,
                 "declared_value": r.declared_value,
                 "url": f"/v1/appraisals/{r.id}",
                 "decisions": list(allowed_decisions(review_stage(caller.role, r.status))),
             }
-            for r in rows
-            if r.created_by != caller.id and r.id not in reviewed
+            for r in session.scalars(query)
         ]
 
 

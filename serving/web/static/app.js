@@ -430,7 +430,8 @@ function photoCard(appraisalId, photo, localUrl) {
       "figcaption",
       {},
       el("p", { class: "card-title" }, `Photo ${photo.index}: ${words(photo.view)} (${view})`),
-      el("p", { class: "toggle" }, toggle, " ", el("label", { for: toggleId }, "Show heatmap")),
+      // No heatmap_url in the blind view of a reviewer who has not yet submitted (the API's rule).
+      photo.heatmap_url ? el("p", { class: "toggle" }, toggle, " ", el("label", { for: toggleId }, "Show heatmap")) : null,
       el("button", { type: "button", class: "quiet", onclick: openFull }, "Open full size"),
       el("dl", {}, labels),
       photo.defects.length
