@@ -17,9 +17,10 @@ import numpy as np
 from PIL import Image
 
 from data.taxonomy import Taxonomy, load_taxonomy
-from serving.bundle import DEFECT_THRESHOLD, ORDINAL_TASK, VISIBLE_IN, Bundle, Predictions
+from serving.bundle import DEFECT_THRESHOLD, EVIDENCE, ORDINAL_TASK, VISIBLE_IN, Bundle, Predictions
 from serving.condition import item_grade_probabilities, median_grade
 from serving.evidence import item_counterfeit_probability
+from serving.heatmap import evidence_grid
 from serving.preprocess import PreprocessSpec, preprocess_batch
 from serving.quality import QualityReport, QualityThresholds, assess_quality
 from serving.verdict import PhotoAssessment, Policy, Verdict, decide
@@ -42,6 +43,9 @@ class PhotoFindings:
     evidence: dict[str, float]  # reviewer -> P(photo shows a counterfeit cue)
     defects: list[dict[str, Any]]  # {"class", "score", "box" [x0, y0, x1, y1] in 0..1, "area_share"}
     quality: QualityReport
+    # Where the reviewers see evidence (serving.heatmap.evidence_grid): (h, w) in 0..1 at the
+    # models' resolution; None for bundles exported without the map.
+    evidence_map: np.ndarray | None = None
 
 
 @dataclass
@@ -241,6 +245,7 @@ class ReviewerPanel:
                     evidence,
                     defect_findings(masks[i], taxonomy.classes("defects"), self.defect_thresholds),
                     quality,
+                    self._evidence_map(predictions, i),
                 )
             )
             assessments.append(PhotoAssessment(i + 1, view, given is not None, confidence, quality, evidence))
@@ -254,6 +259,14 @@ class ReviewerPanel:
             condition_report(self._item_grade(predictions), photos, taxonomy),
             self.models,
             {"inference_ms": inference_ms, "total_ms": inference_ms + findings_ms},
+        )
+
+    def _evidence_map(self, predictions: dict[str, Predictions], row: int) -> np.ndarray | None:
+        if not all(EVIDENCE in p.cams for p in predictions.values()):
+            return None
+        return evidence_grid(
+            {name: p.cams[EVIDENCE][row, 0] for name, p in predictions.items()},
+            {name: self.bundles[name].temperatures.get(EVIDENCE, 1.0) for name in predictions},
         )
 
     def _item_grade(self, predictions: dict[str, Predictions]) -> np.ndarray:
@@ -270,7 +283,11 @@ class ReviewerPanel:
 
 
 def _predict_in_batches(bundle: Bundle, batch: np.ndarray, max_batch: int) -> Predictions:
-    parts = [bundle.predict(batch[i : i + max_batch]) for i in range(0, len(batch), max_batch)]
+    """Predictions with the evidence maps: one more output of the same run, a few hundred
+    numbers per photo."""
+    parts = [
+        bundle.predict(batch[i : i + max_batch], with_cams=True) for i in range(0, len(batch), max_batch)
+    ]
     return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)
 
 

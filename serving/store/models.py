@@ -58,6 +58,9 @@ class Photo(Base):
     view_given: Mapped[str | None] = mapped_column(String(20), nullable=True)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
+    # The evidence heatmap rendered when the photo was appraised (serving.heatmap), in the
+    # photo store; None for appraisals made before heatmaps were stored.
+    heatmap_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     appraisal: Mapped[Appraisal] = relationship(back_populates="photos")
 
 

@@ -78,7 +78,7 @@ def test_an_appraiser_gets_a_verdict_with_findings_heatmaps_and_an_audit_entry(s
         headers={"Authorization": f"Bearer {service['keys']['appraiser']}"},
         timeout=30,
     )
-    assert heat.status_code == 200 and heat.headers["content-type"] == "image/png"
+    assert heat.status_code == 200 and heat.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(heat.content)).size == (128, 128)
     verified = service["cli"]("audit", "verify")
     assert verified.returncode == 0 and "intact" in verified.stdout
@@ -402,6 +402,18 @@ def test_cmyk_and_exif_rotated_photos_are_appraised_upright(service) -> None:
         service["url"] + body["photos"][0]["heatmap_url"], headers=_as(service, "appraiser"), timeout=30
     )
     assert Image.open(io.BytesIO(heat.content)).size == (200, 400)
+
+
+def test_a_heatmap_is_rendered_once_at_a_bounded_size_and_then_only_read(service) -> None:
+    """A 4000 x 3000 photo's heatmap is stored at 1024 x 768 when it is appraised; every
+    request serves those same bytes (no decoding, no model run per request)."""
+    big = _encode(Image.new("RGB", (4000, 3000), (120, 80, 50)), "JPEG", quality=80)
+    body = _post(service, [big], ["overall"]).json()
+    url = service["url"] + body["photos"][0]["heatmap_url"]
+    first, second = (requests.get(url, headers=_as(service, "appraiser"), timeout=30) for _ in range(2))
+    assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(first.content)).size == (1024, 768)
+    assert first.content == second.content
 
 
 def test_uploads_are_rate_limited_per_key(service) -> None:

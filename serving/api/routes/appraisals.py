@@ -16,7 +16,7 @@ from data.decode import DecodeLimits, ImageDecodeError, decode_image
 from serving.api.deps import State, require
 from serving.api.problems import Problem
 from serving.api.schemas import AppraisalOut, BlindAppraisalOut
-from serving.heatmap import evidence_overlay
+from serving.heatmap import heatmap_jpeg
 from serving.review import Access, appraisal_access, initial_status
 from serving.runner import Appraisal as RunnerAppraisal
 from serving.store import audit
@@ -148,6 +148,14 @@ def create_appraisal(
     metrics.verdicts.labels(result.verdict.state.value).inc()
     appraisal_id = str(uuid.uuid4())
     digests = [state.photos.put(b) for b in blobs]
+    # Heatmaps rendered now, at a bounded size, from the maps this inference made: a heatmap
+    # request then only reads a stored image.
+    heatmaps = [
+        state.photos.put(heatmap_jpeg(images[p.index - 1], p.evidence_map))
+        if p.evidence_map is not None
+        else None
+        for p in result.photos
+    ]
     body = _body(appraisal_id, result, digests)
     with transaction(state.sessions) as session:
         row = Appraisal(
@@ -162,12 +170,15 @@ def create_appraisal(
             result=body,
         )
         session.add(row)
-        for i, (digest, image) in enumerate(zip(digests, images, strict=True), start=1):
+        for i, (digest, heatmap_digest, image) in enumerate(
+            zip(digests, heatmaps, images, strict=True), start=1
+        ):
             session.add(
                 Photo(
                     appraisal_id=appraisal_id,
                     position=i,
                     sha256=digest,
+                    heatmap_sha256=heatmap_digest,
                     view_given=tags[i - 1] if i <= len(tags) else None,
                     width=image.size[0],
                     height=image.size[1],
@@ -244,13 +255,13 @@ def get_appraisal(appraisal_id: str, state: State, caller: Viewer) -> dict[str, 
     return _blind(row) if access == "blind" else _out(row)
 
 
-def _photo(state: State, appraisal_id: str, index: int, caller: ApiKey) -> tuple[Image.Image, Access]:
-    """The stored photo `index` of an appraisal, decoded upright (EXIF applied, RGB)."""
+def _stored_photo(state: State, appraisal_id: str, index: int, caller: ApiKey) -> tuple[Photo, Access]:
+    """The stored photo row `index` of an appraisal the caller may see, and how much of it."""
     row, access = _load(state, appraisal_id, caller)
     photo = next((p for p in row.photos if p.position == index), None)
     if photo is None:
         raise Problem(404, f"appraisal {appraisal_id} has no photo {index}", "not-found")
-    return decode_image(state.photos.get(photo.sha256)), access
+    return photo, access
 
 
 def _encoded(image: Image.Image, fmt: str) -> bytes:
@@ -266,21 +277,26 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
 )
 def photo(appraisal_id: str, index: int, state: State, caller: Viewer) -> Response:
     """The photo as the reviewers saw it: upright, RGB, as JPEG (what the web page shows)."""
-    image, _ = _photo(state, appraisal_id, index, caller)
+    stored, _ = _stored_photo(state, appraisal_id, index, caller)
+    image = decode_image(state.photos.get(stored.sha256))
     return Response(_encoded(image, "JPEG"), media_type="image/jpeg", headers=PRIVATE)
 
 
 @router.get(
     "/{appraisal_id}/photos/{index}/heatmap",
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/jpeg": {}}}},
     response_class=Response,
 )
 def heatmap(appraisal_id: str, index: int, state: State, caller: Viewer) -> Response:
-    """The photo with the reviewers' counterfeit-evidence map laid over it (red: evidence)."""
-    image, access = _photo(state, appraisal_id, index, caller)
+    """The photo with the reviewers' counterfeit-evidence map laid over it (red: evidence), as
+    rendered when it was appraised (at most serving.heatmap.HEATMAP_MAX_SIDE pixels a side)."""
+    stored, access = _stored_photo(state, appraisal_id, index, caller)
     if access == "blind":
         raise Problem(403, "the evidence map is shown once you have submitted your review", "blind-review")
-    if state.panel is None:
-        raise Problem(503, "the models are not loaded", "not-ready")
-    image = evidence_overlay(state.panel.bundles.values(), image)
-    return Response(_encoded(image, "PNG"), media_type="image/png", headers=PRIVATE)
+    if stored.heatmap_sha256 is None:
+        raise Problem(
+            404,
+            f"no heatmap was stored for photo {index} (appraised before heatmaps were stored)",
+            "not-found",
+        )
+    return Response(state.photos.get(stored.heatmap_sha256), media_type="image/jpeg", headers=PRIVATE)

@@ -55,7 +55,39 @@ def test_migrations_create_every_table(factory, database_url: str) -> None:
     upgrade(database_url)  # a second upgrade is a no-op
     with engine.connect() as connection:
         versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
-    assert versions == ["0001"]
+    assert versions == ["0002"]
+
+
+def test_an_existing_database_gains_the_heatmap_column_and_keeps_its_rows(database_url: str) -> None:
+    """0001 -> 0002: photos appraised before heatmaps were stored keep their rows, heatmap None."""
+    from alembic import command
+    from alembic.config import Config
+
+    from serving.store.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    command.upgrade(config, "0001")
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO api_keys (id, name, role, key_hash, prefix, created_at, revoked) "
+            "VALUES (1, 'shop', 'appraiser', 'h', 'sl_', '2026-01-01', false)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO appraisals (id, created_at, created_by, ai_state, provisional, status, result) "
+            "VALUES ('a1', '2026-01-01', 1, 'REFER_TO_EXPERT', false, 'awaiting_review', '{}')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO photos (id, appraisal_id, position, sha256, width, height) "
+            "VALUES (1, 'a1', 1, 'd', 9, 9)"
+        )
+    upgrade(database_url)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT sha256, heatmap_sha256 FROM photos").all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("d", None)]
 
 
 def test_keys_are_stored_hashed_and_found_by_secret(factory) -> None:
@@ -183,11 +215,11 @@ def _secondlook(database_url: str, *args: str) -> subprocess.CompletedProcess[st
 
 def test_db_upgrade_migrates_once_then_reports_the_schema(database_url: str) -> None:
     first = _secondlook(database_url, "db", "upgrade")
-    assert first.returncode == 0 and "schema empty -> 0001" in first.stdout, first.stdout + first.stderr
+    assert first.returncode == 0 and "schema empty -> 0002" in first.stdout, first.stdout + first.stderr
     again = _secondlook(database_url, "db", "upgrade")
-    assert again.returncode == 0 and "already at the newest schema (0001)" in again.stdout
+    assert again.returncode == 0 and "already at the newest schema (0002)" in again.stdout
     engine = make_engine(database_url)
-    assert schema_version(engine) == newest_schema_version() == "0001"
+    assert schema_version(engine) == newest_schema_version() == "0002"
     engine.dispose()
 
 
