@@ -28,7 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("training.cli:export", "Export a trained reviewer to a verified ONNX bundle."),
     "serve": ("serving.cli:serve", "Run the appraisal API on a host and port."),
     "appraise": ("serving.cli:appraise", "Appraise one item from photos locally (same code as the API)."),
-    "keys": ("serving.cli:keys", "Create API keys with a role."),
+    "keys": ("serving.cli:keys", "Create, list and revoke API keys (audited)."),
     "reviews": ("serving.cli:reviews", "Export expert-final decisions as a labelled manifest."),
     "db": ("serving.cli:db", "Database schema migrations (SQLite file or PostgreSQL)."),
     "audit": ("serving.cli:audit", "Verify the hash-chained audit log."),

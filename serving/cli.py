@@ -295,9 +295,49 @@ def create_key_command(role: str, name: str) -> None:
     from serving.store.keys import create_key
 
     with transaction(_store_sessions(Settings(), migrate=True)) as session:
-        row, secret = create_key(session, name, role)
+        row, secret = create_key(session, name, role, actor=_operator())
     click.echo(f"key {row.id} ({role}, {name}): {secret}")
     click.echo("Keep it safe: it is not stored and cannot be shown again.", err=True)
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def revoke_key_command(key_id: int) -> None:
+    """Revoke key KEY_ID (see `keys list`): refused from the next request on; audited."""
+    from serving.settings import Settings
+    from serving.store.db import transaction
+    from serving.store.keys import UnknownKey, revoke_key
+
+    try:
+        with transaction(_store_sessions(Settings(), migrate=True)) as session:
+            row = revoke_key(session, key_id, actor=_operator())
+    except UnknownKey as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"key {row.id} ({row.role}, {row.name}) revoked")
+
+
+@keys.command("list")
+def list_keys_command() -> None:
+    """Every key: id, role, name, the first characters of its secret, created, revoked."""
+    from serving.settings import Settings
+    from serving.store.db import reading
+    from serving.store.keys import list_keys
+
+    with reading(_store_sessions(Settings(), migrate=True)) as session:
+        rows = list_keys(session)
+    for row in rows:
+        state = "revoked" if row.revoked else "active"
+        click.echo(f"{row.id}\t{row.role}\t{row.name}\t{row.prefix}...\t{row.created_at:%Y-%m-%d}\t{state}")
+
+
+def _operator() -> str:
+    """Who ran a command, for the audit trail: the operating-system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 @click.group()

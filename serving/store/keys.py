@@ -1,4 +1,6 @@
-"""API keys: random secrets shown once, stored only as sha256, each with one role."""
+"""API keys: random secrets shown once, stored only as sha256, each with one role.
+
+Creating and revoking a key are audited (`serving.store.audit`): who could act, and since when."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from serving.store import audit
 from serving.store.models import ApiKey
 
 ROLES = ("appraiser", "expert", "arbiter", "admin")
@@ -18,7 +21,11 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(session: Session, name: str, role: str) -> tuple[ApiKey, str]:
+class UnknownKey(ValueError):
+    """No key with that id."""
+
+
+def create_key(session: Session, name: str, role: str, actor: str = "cli") -> tuple[ApiKey, str]:
     """A new key; returns the row and the secret (the only time it is visible)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -28,7 +35,25 @@ def create_key(session: Session, name: str, role: str) -> tuple[ApiKey, str]:
     row = ApiKey(name=name.strip(), role=role, key_hash=hash_key(secret), prefix=secret[:10])
     session.add(row)
     session.flush()
+    audit.append(
+        session, actor, "key.created", f"key:{row.id}", {"name": row.name, "role": role, "prefix": row.prefix}
+    )
     return row, secret
+
+
+def revoke_key(session: Session, key_id: int, actor: str = "cli") -> ApiKey:
+    """Revoke a key for good: it is refused from the next request on. Revoking twice is a no-op."""
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise UnknownKey(f"no API key {key_id}; `secondlook keys list` shows them")
+    if not row.revoked:
+        row.revoked = True
+        audit.append(session, actor, "key.revoked", f"key:{row.id}", {"name": row.name, "role": row.role})
+    return row
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
 
 
 def find_key(session: Session, secret: str) -> ApiKey | None:

@@ -163,6 +163,25 @@ def _review(service, who: str, appraisal_id: str, decision: str) -> requests.Res
     )
 
 
+def test_a_revoked_key_is_refused_from_the_next_request(service) -> None:
+    created = service["cli"]("keys", "create", "--role", "appraiser", "--name", "leaver")
+    key_id, secret = created.stdout.split()[1], created.stdout.strip().rsplit(" ", 1)[-1]
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert requests.get(f"{service['url']}/v1/appraisals", headers=headers, timeout=30).status_code == 200
+    revoked = service["cli"]("keys", "revoke", key_id)
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout, revoked.stderr
+    assert requests.get(f"{service['url']}/v1/appraisals", headers=headers, timeout=30).status_code == 401
+    listed = service["cli"]("keys", "list").stdout
+    assert any(line.startswith(f"{key_id}\t") and line.endswith("revoked") for line in listed.splitlines())
+    unknown = service["cli"]("keys", "revoke", "999999")
+    assert (
+        unknown.returncode == 1
+        and unknown.stderr.strip() == "Error: no API key 999999; `secondlook keys list` shows them"
+    )
+    verified = service["cli"]("audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+
+
 def test_blind_double_review_then_arbitration(service) -> None:
     url = service["url"]
     item = _referred(service)

@@ -101,6 +101,27 @@ def test_keys_are_stored_hashed_and_found_by_secret(factory) -> None:
         create_key(session, "bob", "owner")
 
 
+def test_creating_and_revoking_a_key_are_audited_and_a_revoked_key_is_refused(factory) -> None:
+    from serving.store.keys import UnknownKey, revoke_key
+    from serving.store.models import AuditEntry
+
+    with transaction(factory) as session:
+        row, secret = create_key(session, "ana", "expert", actor="cli:ops")
+    with transaction(factory) as session:
+        revoke_key(session, row.id, actor="cli:ops")
+        revoke_key(session, row.id, actor="cli:ops")  # twice: one entry
+        assert find_key(session, secret) is None
+        with pytest.raises(UnknownKey, match="no API key 999"):
+            revoke_key(session, 999)
+    with transaction(factory) as session:
+        entries = [(e.actor, e.action, e.subject) for e in session.scalars(select(AuditEntry))]
+        assert entries == [
+            ("cli:ops", "key.created", f"key:{row.id}"),
+            ("cli:ops", "key.revoked", f"key:{row.id}"),
+        ]
+        assert audit.verify_chain(session).ok
+
+
 def test_identical_photos_are_stored_once(tmp_path: Path) -> None:
     store = PhotoStore(tmp_path / "photos")
     first, second = store.put(b"same bytes"), store.put(b"same bytes")
