@@ -286,7 +286,12 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--role", type=click.Choice(["appraiser", "expert", "arbiter", "admin"]), required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["appraiser", "expert", "arbiter", "admin", "monitor"]),
+    required=True,
+    help="monitor: a key for Prometheus, which may read /metrics and nothing else.",
+)
 @click.option("--name", required=True, help="Who or what uses the key.")
 def create_key_command(role: str, name: str) -> None:
     """Create a key and print its secret."""

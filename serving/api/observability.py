@@ -7,10 +7,11 @@ import logging
 import time
 import uuid
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from serving.api.deps import require
 from serving.api.problems import problem_response
 
 log = logging.getLogger("secondlook.api")
@@ -67,7 +68,8 @@ def install(app: FastAPI) -> Metrics:
         )
         return response
 
-    @app.get("/metrics", include_in_schema=False)
+    # Verdict counts are business figures: a key is needed (give Prometheus a `monitor` key).
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require("monitor"))])
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

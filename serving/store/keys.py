@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from serving.store import audit
 from serving.store.models import ApiKey
 
-ROLES = ("appraiser", "expert", "arbiter", "admin")
+ROLES = ("appraiser", "expert", "arbiter", "admin", "monitor")  # monitor: reads /metrics only
 KEY_PREFIX = "sl_"
 
 

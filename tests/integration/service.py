@@ -28,6 +28,7 @@ KEYS = (
     ("arbiter", "arbiter"),
     ("hasty", "appraiser"),
     ("admin", "admin"),
+    ("monitor", "monitor"),
 )
 
 

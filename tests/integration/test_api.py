@@ -138,8 +138,12 @@ def test_bad_form_fields_are_named(service) -> None:
     assert unknown_view.status_code == 422 and "unknown view side" in unknown_view.json()["detail"]
     negative = _post(service, photos, declared_value="-5")
     assert negative.status_code == 422 and "declared_value" in negative.json()["detail"]
-    too_many = _post(service, photos * 13)
-    assert too_many.status_code == 422 and "1 to 12 photos" in too_many.json()["detail"]
+    endless = _post(service, photos, declared_value="inf")
+    assert endless.status_code == 422 and "declared_value" in endless.json()["detail"]
+    too_many = _post(service, photos * 13)  # the form parser stops at the 13th file
+    assert (
+        too_many.status_code == 400 and "maximum number of files is 12" in too_many.json()["detail"].lower()
+    )
 
 
 def _as(service, who: str) -> dict[str, str]:
@@ -300,7 +304,9 @@ def test_metrics_request_ids_and_the_body_limit(service) -> None:
     assert response.headers["x-request-id"] == "abc123"
     assert len(requests.get(f"{url}/healthz", timeout=10).headers["x-request-id"]) == 32
     _referred(service)
-    metrics = requests.get(f"{url}/metrics", timeout=10).text
+    assert requests.get(f"{url}/metrics", timeout=10).status_code == 401  # verdict counts need a key
+    assert requests.get(f"{url}/metrics", headers=_as(service, "appraiser"), timeout=10).status_code == 403
+    metrics = requests.get(f"{url}/metrics", headers=_as(service, "monitor"), timeout=10).text
     assert 'secondlook_verdicts_total{state="REFER_TO_EXPERT"}' in metrics
     assert "secondlook_request_seconds_bucket" in metrics and "secondlook_inference_seconds_count" in metrics
     huge = _post(service, [b"\xff\xd8" + b"x" * 3_000_000])  # over the 2 MB limit of this server

@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from serving.api.app import create_app
 from serving.settings import Settings
+from serving.store.db import open_database, session_factory, transaction
+from serving.store.keys import create_key
 
 
 @pytest.fixture
@@ -39,7 +41,9 @@ def test_a_server_error_gets_a_request_id_a_log_line_and_a_metric(
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.headers["x-request-id"] == "req-42"
         assert "a bug" not in response.text  # the client learns nothing of the bug
-        metrics = client.get("/metrics").text
+        with transaction(session_factory(open_database(settings.database_url))) as session:
+            _, monitor = create_key(session, "prometheus", "monitor")
+        metrics = client.get("/metrics", headers={"Authorization": f"Bearer {monitor}"}).text
     assert 'route="/v1/broken",status="500"' in metrics
     logged = [r.getMessage() for r in caplog.records if r.name == "secondlook.api"]
     assert any('"request_id": "req-42"' in m and '"status": 500' in m for m in logged)
@@ -52,8 +56,6 @@ def test_the_review_queue_skips_what_the_caller_cannot_review_before_its_limit(s
     import datetime as dt
 
     from serving.api.routes.reviews import QUEUE_LIMIT
-    from serving.store.db import open_database, session_factory, transaction
-    from serving.store.keys import create_key
     from serving.store.models import Appraisal, Review
 
     sessions = session_factory(open_database(settings.database_url, migrate=True))

@@ -98,7 +98,7 @@ def create_appraisal(
     photos: Annotated[list[UploadFile], File(description="1 to 12 photos (JPEG, PNG or WebP)")],
     views: Annotated[list[str] | None, Form(description="optional view per photo, in order")] = None,
     category: Annotated[str | None, Form()] = None,
-    declared_value: Annotated[float | None, Form(ge=0)] = None,
+    declared_value: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
     client_reference: Annotated[str | None, Form(max_length=200)] = None,
 ) -> dict[str, Any]:
     settings = state.settings
