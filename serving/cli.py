@@ -293,14 +293,20 @@ def keys() -> None:
     help="monitor: a key for Prometheus, which may read /metrics and nothing else.",
 )
 @click.option("--name", required=True, help="Who or what uses the key.")
-def create_key_command(role: str, name: str) -> None:
+@click.option(
+    "--person",
+    default=None,
+    help="The person the key belongs to (default: --name). Give all of one person's keys the "
+    "same person: the review rules then count them as one reviewer.",
+)
+def create_key_command(role: str, name: str, person: str | None) -> None:
     """Create a key and print its secret."""
     from serving.settings import Settings
     from serving.store.db import transaction
     from serving.store.keys import create_key
 
     with transaction(_store_sessions(Settings(), migrate=True)) as session:
-        row, secret = create_key(session, name, role, actor=_operator())
+        row, secret = create_key(session, name, role, actor=_operator(), person=person)
     click.echo(f"key {row.id} ({role}, {name}): {secret}")
     click.echo("Keep it safe: it is not stored and cannot be shown again.", err=True)
 
@@ -323,7 +329,7 @@ def revoke_key_command(key_id: int) -> None:
 
 @keys.command("list")
 def list_keys_command() -> None:
-    """Every key: id, role, name, the first characters of its secret, created, revoked."""
+    """Every key: id, role, name, person, the first characters of its secret, created, revoked."""
     from serving.settings import Settings
     from serving.store.db import reading
     from serving.store.keys import list_keys
@@ -332,7 +338,8 @@ def list_keys_command() -> None:
         rows = list_keys(session)
     for row in rows:
         state = "revoked" if row.revoked else "active"
-        click.echo(f"{row.id}\t{row.role}\t{row.name}\t{row.prefix}...\t{row.created_at:%Y-%m-%d}\t{state}")
+        created = f"{row.created_at:%Y-%m-%d}"
+        click.echo(f"{row.id}\t{row.role}\t{row.name}\t{row.person}\t{row.prefix}...\t{created}\t{state}")
 
 
 def _operator() -> str:

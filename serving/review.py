@@ -4,7 +4,10 @@
   that is provisional because of its declared value. UNABLE_TO_VERIFY goes back to the
   appraiser for new photos instead.
 - Two different experts review it blind. Neither may have uploaded it; nobody reviews an
-  item twice. Agreeing reviews make their decision final; disagreeing ones send it to an
+  item twice. "Who" is a person, not a key: a person's keys (`api_keys.person`) count as
+  one, so two expert keys of one person cannot give both reviews, and an expert key cannot
+  review what the same person uploaded with an appraiser key. An admin key does not review.
+  Agreeing reviews make their decision final; disagreeing ones send it to an
   arbiter, who has not reviewed or uploaded it, and whose decision (AUTHENTIC, COUNTERFEIT
   or INCONCLUSIVE) is final.
 - Nobody sees another review, or who wrote it, before submitting their own.
@@ -44,9 +47,9 @@ def initial_status(ai_state: str, provisional: bool) -> str:
 @dataclass(frozen=True)
 class ReviewFacts:
     status: str
-    uploader: int
-    expert_reviews: tuple[tuple[int, str], ...]  # (reviewer id, decision), in order
-    arbiter: int | None = None
+    uploader: str  # the person who uploaded the item
+    expert_reviews: tuple[tuple[str, str], ...]  # (reviewer's person, decision), in order
+    arbiter: str | None = None
 
 
 def queue_status(role: str) -> str:
@@ -54,9 +57,10 @@ def queue_status(role: str) -> str:
     return "arbitration" if role == "arbiter" else "awaiting_review"
 
 
-def appraisal_access(role: str, caller: int, uploader: int, status: str, reviewed: bool) -> Access:
+def appraisal_access(role: str, caller: str, uploader: str, status: str, reviewed: bool) -> Access:
     """What a caller sees of an appraisal: all of it, the blind view of a reviewer who has not
-    yet submitted (photos and findings that are not about authenticity), or nothing (404)."""
+    yet submitted (photos and findings that are not about authenticity), or nothing (404).
+    `caller` and `uploader` are persons; `reviewed`: the caller's person has reviewed it."""
     if role == "admin":
         return "full"
     if role == "appraiser":
@@ -68,22 +72,25 @@ def appraisal_access(role: str, caller: int, uploader: int, status: str, reviewe
     return "none"
 
 
-def review_stage(role: str, status: str) -> str:
-    """Which review a caller of `role` gives on an item in `status`: "arbiter" or "expert"."""
-    return "arbiter" if role == "arbiter" or (role == "admin" and status == "arbitration") else "expert"
+def review_stage(role: str) -> str:
+    """Which review a caller of `role` gives: "arbiter" or "expert"."""
+    return "arbiter" if role == "arbiter" else "expert"
 
 
 def allowed_decisions(stage: str) -> tuple[str, ...]:
     return ARBITER_DECISIONS if stage == "arbiter" else EXPERT_DECISIONS
 
 
-def check_review(facts: ReviewFacts, reviewer: int, role: str, decision: str) -> str:
-    """The stage ("expert" or "arbiter") this review is for; raises ReviewRefused otherwise."""
+def check_review(facts: ReviewFacts, reviewer: str, role: str, decision: str) -> str:
+    """The stage ("expert" or "arbiter") of the review `reviewer` (a person) gives with a key of
+    `role`; raises ReviewRefused otherwise."""
+    if role not in ("expert", "arbiter"):
+        raise ReviewRefused(403, f"reviews are given with an expert or arbiter key; yours is {role}")
     if reviewer == facts.uploader:
         raise ReviewRefused(403, "you uploaded this item: someone else must review it")
     if reviewer in {r for r, _ in facts.expert_reviews} or reviewer == facts.arbiter:
         raise ReviewRefused(409, "you have already reviewed this item")
-    if review_stage(role, facts.status) == "arbiter":
+    if review_stage(role) == "arbiter":
         if facts.status != "arbitration":
             raise ReviewRefused(409, f"this item is not awaiting arbitration (status {facts.status})")
         if decision not in ARBITER_DECISIONS:

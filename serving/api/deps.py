@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving.api.guard import KEY_SCOPE, presented_key
@@ -81,14 +82,20 @@ def _caller(
 Caller = Annotated[ApiKey, Depends(_caller)]
 
 
-def require(*roles: str):
-    """A dependency that admits only callers whose role is one of `roles` (admin always)."""
+def require(*roles: str, admin: bool = True):
+    """A dependency that admits only callers whose role is one of `roles` (and admin, unless
+    `admin=False`: an admin key does not act as an expert or arbiter)."""
 
     def check(key: Caller) -> ApiKey:
-        if key.role not in roles and key.role != "admin":
+        if key.role not in roles and not (admin and key.role == "admin"):
             raise Problem(
                 403, f"this needs the role {' or '.join(roles)}; your key is {key.role}", "forbidden"
             )
         return key
 
     return check
+
+
+def same_person(key: ApiKey):
+    """The ids of every key of `key`'s person, as a subquery: the review rules compare persons."""
+    return select(ApiKey.id).where(ApiKey.person == key.person)

@@ -25,14 +25,21 @@ class UnknownKey(ValueError):
     """No key with that id."""
 
 
-def create_key(session: Session, name: str, role: str, actor: str = "cli") -> tuple[ApiKey, str]:
-    """A new key; returns the row and the secret (the only time it is visible)."""
+def create_key(
+    session: Session, name: str, role: str, actor: str = "cli", person: str | None = None
+) -> tuple[ApiKey, str]:
+    """A new key for `person` (default: `name`); returns the row and the secret (the only
+    time it is visible). Give every key of one person the same `person`: the review rules
+    then treat them as one reviewer."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if not name.strip():
         raise ValueError("a key needs a name (who or what uses it)")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(name=name.strip(), role=role, key_hash=hash_key(secret), prefix=secret[:10])
+    owner = (person if person is not None else name).strip()
+    if not owner:
+        raise ValueError("a key's person cannot be empty")
+    row = ApiKey(name=name.strip(), person=owner, role=role, key_hash=hash_key(secret), prefix=secret[:10])
     session.add(row)
     session.flush()
     audit.append(

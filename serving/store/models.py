@@ -22,6 +22,8 @@ class ApiKey(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The person the key belongs to: review rules compare persons, not keys (serving.review).
+    person: Mapped[str] = mapped_column(String(200), index=True)
     role: Mapped[str] = mapped_column(String(20))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # sha256 of the secret
     prefix: Mapped[str] = mapped_column(String(12))  # shown in listings; never enough to authenticate

@@ -186,6 +186,49 @@ def test_a_revoked_key_is_refused_from_the_next_request(service) -> None:
     assert verified.returncode == 0, verified.stderr
 
 
+def test_review_rules_compare_persons_not_keys(service) -> None:
+    """One person's keys count as one reviewer: no double review with two expert keys, no
+    review of what the same person uploaded with an appraiser key; admin keys do not review."""
+    url = service["url"]
+
+    def key(name: str, role: str, person: str) -> dict[str, str]:
+        created = service["cli"]("keys", "create", "--role", role, "--name", name, "--person", person)
+        assert created.returncode == 0, created.stderr
+        return {"Authorization": f"Bearer {created.stdout.strip().rsplit(' ', 1)[-1]}"}
+
+    dana_shop, dana_expert = key("dana shop", "appraiser", "dana"), key("dana review", "expert", "dana")
+    eve_1, eve_2 = key("eve laptop", "expert", "eve"), key("eve phone", "expert", "eve")
+    photos = _item_photos(service["manifest"])
+    files = [("photos", (f"p{i}.jpg", b, "image/jpeg")) for i, (_, b) in enumerate(photos)]
+    upload = requests.post(
+        f"{url}/v1/appraisals",
+        files=files,
+        data=[("views", v) for v, _ in photos],
+        headers=dana_shop,
+        timeout=60,
+    )
+    assert upload.status_code == 201 and upload.json()["status"] == "awaiting_review", upload.text
+    item = upload.json()["id"]
+
+    def review(headers: dict[str, str]) -> requests.Response:
+        body = {"decision": "AUTHENTIC", "note": None}
+        return requests.post(f"{url}/v1/appraisals/{item}/reviews", json=body, headers=headers, timeout=30)
+
+    queue = requests.get(f"{url}/v1/review-queue", headers=dana_expert, timeout=30).json()
+    assert item not in [q["id"] for q in queue]
+    own = review(dana_expert)
+    assert own.status_code == 403 and "you uploaded this item" in own.json()["detail"]
+    assert review(eve_1).status_code == 201
+    again = review(eve_2)
+    assert again.status_code == 409 and "already reviewed" in again.json()["detail"]
+    assert item not in [
+        q["id"] for q in requests.get(f"{url}/v1/review-queue", headers=eve_2, timeout=30).json()
+    ]
+    as_admin = _as(service, "admin")
+    assert review(as_admin).status_code == 403
+    assert requests.get(f"{url}/v1/review-queue", headers=as_admin, timeout=30).status_code == 403
+
+
 def test_blind_double_review_then_arbitration(service) -> None:
     url = service["url"]
     item = _referred(service)

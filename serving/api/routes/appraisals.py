@@ -13,7 +13,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from data.decode import DecodeLimits, ImageDecodeError, decode_image
-from serving.api.deps import State, require
+from serving.api.deps import State, require, same_person
 from serving.api.problems import Problem
 from serving.api.schemas import AppraisalOut, BlindAppraisalOut
 from serving.heatmap import heatmap_jpeg
@@ -240,9 +240,13 @@ def _load(state: State, appraisal_id: str, caller: ApiKey) -> tuple[Appraisal, A
         row = session.get(Appraisal, appraisal_id)
         if row is not None:
             _ = row.photos  # load while the session is open
-            mine = select(Review.id).where(Review.appraisal_id == row.id, Review.reviewer_id == caller.id)
+            mine = select(Review.id).where(
+                Review.appraisal_id == row.id, Review.reviewer_id.in_(same_person(caller))
+            )
             reviewed = session.scalar(mine.limit(1)) is not None
-            access = appraisal_access(caller.role, caller.id, row.created_by, row.status, reviewed)
+            uploader = session.get(ApiKey, row.created_by)
+            person = uploader.person if uploader is not None else ""
+            access = appraisal_access(caller.role, caller.person, person, row.status, reviewed)
     if row is None or access == "none":
         raise Problem(404, f"no appraisal {appraisal_id}", "not-found")
     return row, access

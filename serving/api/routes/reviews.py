@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from serving.api.deps import State, require
+from serving.api.deps import State, require, same_person
 from serving.api.problems import Problem
 from serving.review import (
     ReviewFacts,
@@ -24,7 +24,8 @@ from serving.store.db import reading, transaction
 from serving.store.models import ApiKey, Appraisal, Review
 
 router = APIRouter(tags=["review"])
-Reviewer = Annotated[ApiKey, Depends(require("expert", "arbiter"))]
+Reviewer = Annotated[ApiKey, Depends(require("expert", "arbiter", admin=False))]  # reviews
+Reader = Annotated[ApiKey, Depends(require("expert", "arbiter"))]  # reads reviews: admin too
 QUEUE_LIMIT = 200  # items listed at once
 
 
@@ -60,24 +61,28 @@ class ReviewSeen(BaseModel):
     reviewer: str  # the reviewer's key name, shown only once the caller has reviewed too
 
 
-def _facts(session, row: Appraisal) -> tuple[ReviewFacts, list[Review]]:
+def _facts(session, row: Appraisal) -> tuple[ReviewFacts, list[Review], dict[int, str]]:
+    """The review facts of an item (in persons), its reviews, and the person of each key involved."""
     reviews = list(session.scalars(select(Review).where(Review.appraisal_id == row.id).order_by(Review.id)))
-    experts = tuple((r.reviewer_id, r.decision) for r in reviews if r.stage == "expert")
-    arbiter = next((r.reviewer_id for r in reviews if r.stage == "arbiter"), None)
-    return ReviewFacts(row.status, row.created_by, experts, arbiter), reviews
+    ids = {row.created_by, *(r.reviewer_id for r in reviews)}
+    person = dict(session.execute(select(ApiKey.id, ApiKey.person).where(ApiKey.id.in_(ids))).tuples().all())
+    experts = tuple((person[r.reviewer_id], r.decision) for r in reviews if r.stage == "expert")
+    arbiter = next((person[r.reviewer_id] for r in reviews if r.stage == "arbiter"), None)
+    return ReviewFacts(row.status, person[row.created_by], experts, arbiter), reviews, person
 
 
 @router.get("/v1/review-queue", response_model=list[QueueItem])
 def review_queue(state: State, caller: Reviewer) -> list[dict[str, Any]]:
     """Items this caller may review now, oldest first (other reviews are never shown here).
-    Items the caller uploaded or already reviewed are left out before the limit, so that the
-    queue never looks empty while work waits."""
-    reviewed = select(Review.appraisal_id).where(Review.reviewer_id == caller.id)
+    Items the caller's person uploaded or already reviewed (with any of their keys) are left
+    out before the limit, so that the queue never looks empty while work waits."""
+    mine = same_person(caller)
+    reviewed = select(Review.appraisal_id).where(Review.reviewer_id.in_(mine))
     query = (
         select(Appraisal)
         .where(
             Appraisal.status == queue_status(caller.role),
-            Appraisal.created_by != caller.id,
+            Appraisal.created_by.not_in(mine),
             Appraisal.id.not_in(reviewed),
         )
         .order_by(Appraisal.created_at)
@@ -92,7 +97,7 @@ def review_queue(state: State, caller: Reviewer) -> list[dict[str, Any]]:
                 "category": r.category,
                 "declared_value": r.declared_value,
                 "url": f"/v1/appraisals/{r.id}",
-                "decisions": list(allowed_decisions(review_stage(caller.role, r.status))),
+                "decisions": list(allowed_decisions(review_stage(caller.role))),
             }
             for r in session.scalars(query)
         ]
@@ -104,9 +109,9 @@ def submit_review(appraisal_id: str, review: ReviewIn, state: State, caller: Rev
         row = session.get(Appraisal, appraisal_id)
         if row is None:
             raise Problem(404, f"no appraisal {appraisal_id}", "not-found")
-        facts, _ = _facts(session, row)
+        facts, _, _ = _facts(session, row)
         try:
-            stage = check_review(facts, caller.id, caller.role, review.decision)
+            stage = check_review(facts, caller.person, caller.role, review.decision)
         except ReviewRefused as exc:
             raise Problem(exc.status, str(exc), "review-refused") from None
         status, final = after_review(facts, stage, review.decision)
@@ -137,14 +142,14 @@ def submit_review(appraisal_id: str, review: ReviewIn, state: State, caller: Rev
 
 
 @router.get("/v1/appraisals/{appraisal_id}/reviews", response_model=list[ReviewSeen])
-def list_reviews(appraisal_id: str, state: State, caller: Reviewer):
+def list_reviews(appraisal_id: str, state: State, caller: Reader):
     """Reviews of an item, for those who have submitted their own (blind until then)."""
     with reading(state.sessions) as session:
         row = session.get(Appraisal, appraisal_id)
         if row is None:
             raise Problem(404, f"no appraisal {appraisal_id}", "not-found")
-        _, reviews = _facts(session, row)
-        if caller.role != "admin" and caller.id not in {r.reviewer_id for r in reviews}:
+        _, reviews, person = _facts(session, row)
+        if caller.role != "admin" and caller.person not in {person[r.reviewer_id] for r in reviews}:
             raise Problem(403, "reviews stay hidden until you have submitted your own", "blind-review")
         names = {k.id: k.name for k in session.scalars(select(ApiKey))}
         return [

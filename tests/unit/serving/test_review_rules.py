@@ -6,7 +6,7 @@ import pytest
 
 from serving.review import ReviewFacts, ReviewRefused, after_review, check_review, initial_status
 
-UPLOADER, ANA, BEN, CARL = 1, 2, 3, 4
+UPLOADER, ANA, BEN, CARL = "uma", "ana", "ben", "carl"  # persons
 
 
 def test_only_uncertain_or_provisional_items_enter_review() -> None:

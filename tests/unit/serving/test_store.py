@@ -55,7 +55,7 @@ def test_migrations_create_every_table(factory, database_url: str) -> None:
     upgrade(database_url)  # a second upgrade is a no-op
     with engine.connect() as connection:
         versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
-    assert versions == ["0002"]
+    assert versions == ["0003"]
 
 
 def test_an_existing_database_gains_the_heatmap_column_and_keeps_its_rows(database_url: str) -> None:
@@ -236,11 +236,11 @@ def _secondlook(database_url: str, *args: str) -> subprocess.CompletedProcess[st
 
 def test_db_upgrade_migrates_once_then_reports_the_schema(database_url: str) -> None:
     first = _secondlook(database_url, "db", "upgrade")
-    assert first.returncode == 0 and "schema empty -> 0002" in first.stdout, first.stdout + first.stderr
+    assert first.returncode == 0 and "schema empty -> 0003" in first.stdout, first.stdout + first.stderr
     again = _secondlook(database_url, "db", "upgrade")
-    assert again.returncode == 0 and "already at the newest schema (0002)" in again.stdout
+    assert again.returncode == 0 and "already at the newest schema (0003)" in again.stdout
     engine = make_engine(database_url)
-    assert schema_version(engine) == newest_schema_version() == "0002"
+    assert schema_version(engine) == newest_schema_version() == "0003"
     engine.dispose()
 
 
