@@ -213,11 +213,10 @@ def list_appraisals(
     reviewed (the others reach them blind, through the review queue), admins all."""
     query = select(Appraisal).order_by(Appraisal.created_at.desc()).limit(limit)
     if caller.role == "appraiser":
-        query = query.where(Appraisal.created_by == caller.id)
+        query = query.where(Appraisal.created_by.in_(same_person(caller)))
     elif caller.role != "admin":
-        query = query.where(
-            Appraisal.id.in_(select(Review.appraisal_id).where(Review.reviewer_id == caller.id))
-        )
+        reviewed = select(Review.appraisal_id).where(Review.reviewer_id.in_(same_person(caller)))
+        query = query.where(Appraisal.id.in_(reviewed))
     if verdict is not None:
         query = query.where(Appraisal.ai_state == verdict.value)
     if since is not None:
