@@ -159,7 +159,11 @@ def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) ->
             rows.extend(render_item(task))
             bar.update(4)
     else:
-        context = multiprocessing.get_context("spawn" if os.name != "posix" else "fork")
+        # Never a plain fork: the caller may hold threads (onnxruntime, a server, a notebook's
+        # kernel), and a child forked while one of them holds a lock waits on it forever (it
+        # hung a test run whose worker had served the app in process). forkserver forks from
+        # a clean single-threaded process.
+        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
         with context.Pool(workers, initializer=_init_worker, initargs=(config, str(out_dir))) as pool:
             for item_rows in pool.imap(
                 render_item, tasks, chunksize=max(1, min(8, config.items // (workers * 8)))
