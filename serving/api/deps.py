@@ -12,14 +12,12 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from serving.api.guard import KEY_SCOPE, presented_key
+from serving.api.guard import KEY_SCOPE, authenticate, presented_key
 from serving.api.problems import Problem
 from serving.batcher import MicroBatcher
 from serving.runner import ReviewerPanel
 from serving.settings import Settings
-from serving.store.db import reading
-from serving.store.keys import find_key
-from serving.store.models import ApiKey
+from serving.store.models import ApiKey, Review
 from serving.store.photos import PhotoStore
 
 
@@ -69,14 +67,7 @@ def _caller(
     checked = request.scope.get(KEY_SCOPE)  # requests with a body: checked before it was read
     if checked is not None:
         return checked
-    secret = presented_key(authorization, x_api_key)
-    if not secret:
-        raise Problem(401, "an API key is required: send 'Authorization: Bearer <key>'", "unauthorized")
-    with reading(state.sessions) as session:
-        key = find_key(session, secret)
-    if key is None:
-        raise Problem(401, "unknown or revoked API key", "unauthorized")
-    return key
+    return authenticate(state.sessions, presented_key(authorization, x_api_key))
 
 
 Caller = Annotated[ApiKey, Depends(_caller)]
@@ -99,3 +90,8 @@ def require(*roles: str, admin: bool = True):
 def same_person(key: ApiKey):
     """The ids of every key of `key`'s person, as a subquery: the review rules compare persons."""
     return select(ApiKey.id).where(ApiKey.person == key.person)
+
+
+def reviewed_by(key: ApiKey):
+    """The ids of the appraisals `key`'s person has reviewed (with any of their keys), as a subquery."""
+    return select(Review.appraisal_id).where(Review.reviewer_id.in_(same_person(key)))

@@ -18,11 +18,12 @@ sent over whatever the app answers; the API answers every client mistake as prob
 from __future__ import annotations
 
 from anyio import to_thread
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.api.problems import problem_response
+from serving.api.problems import Problem, problem_response
 from serving.store.db import reading
 from serving.store.keys import find_key
 from serving.store.models import ApiKey
@@ -37,6 +38,20 @@ def presented_key(authorization: str | None, x_api_key: str | None) -> str | Non
     if authorization and authorization.lower().startswith("bearer "):
         return authorization[7:].strip() or None
     return x_api_key or None
+
+
+def authenticate(sessions: sessionmaker[Session] | None, secret: str | None) -> ApiKey:
+    """The active key with this secret; a 401 Problem when there is none (the one check, for
+    the guard and for the `Caller` dependency alike)."""
+    if not secret:
+        raise Problem(401, "an API key is required: send 'Authorization: Bearer <key>'", "unauthorized")
+    key = None
+    if sessions is not None:
+        with reading(sessions) as session:
+            key = find_key(session, secret)
+    if key is None:
+        raise Problem(401, "unknown or revoked API key", "unauthorized")
+    return key
 
 
 class BodyTooLarge(HTTPException):
@@ -59,14 +74,12 @@ class RequestGuard:
         request = Request(scope)
         if scope["method"] in BODY_METHODS and scope["path"].startswith(API_PREFIX):
             secret = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
-            key = await to_thread.run_sync(self._find, request, secret) if secret else None
-            if key is None:
-                detail = (
-                    "unknown or revoked API key"
-                    if secret
-                    else "an API key is required: send 'Authorization: Bearer <key>'"
-                )
-                await self._refuse(request, 401, detail, "unauthorized", send)
+            service = getattr(request.app.state, "service", None)  # None until start-up is done
+            sessions = service.sessions if service is not None else None
+            try:
+                key = await to_thread.run_sync(authenticate, sessions, secret)
+            except Problem as refused:
+                await self._refuse(request, refused.status, refused.detail, refused.code, send)
                 return
             scope[KEY_SCOPE] = key
         length = request.headers.get("content-length")
@@ -95,11 +108,3 @@ class RequestGuard:
         response = problem_response(request, status, detail, code)
         response.headers["Connection"] = "close"  # the unread body is not worth keeping the socket for
         await response(request.scope, request.receive, send)
-
-    @staticmethod
-    def _find(request: Request, secret: str) -> ApiKey | None:
-        service = getattr(request.app.state, "service", None)
-        if service is None:  # not started: nothing to check against
-            return None
-        with reading(service.sessions) as session:
-            return find_key(session, secret)

@@ -13,7 +13,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from data.decode import DecodeLimits, ImageDecodeError, decode_image
-from serving.api.deps import State, require, same_person
+from serving.api.deps import State, require, reviewed_by, same_person
 from serving.api.problems import Problem
 from serving.api.schemas import AppraisalOut, BlindAppraisalOut
 from serving.heatmap import heatmap_jpeg
@@ -215,8 +215,7 @@ def list_appraisals(
     if caller.role == "appraiser":
         query = query.where(Appraisal.created_by.in_(same_person(caller)))
     elif caller.role != "admin":
-        reviewed = select(Review.appraisal_id).where(Review.reviewer_id.in_(same_person(caller)))
-        query = query.where(Appraisal.id.in_(reviewed))
+        query = query.where(Appraisal.id.in_(reviewed_by(caller)))
     if verdict is not None:
         query = query.where(Appraisal.ai_state == verdict.value)
     if since is not None:
@@ -239,9 +238,7 @@ def _load(state: State, appraisal_id: str, caller: ApiKey) -> tuple[Appraisal, A
         row = session.get(Appraisal, appraisal_id)
         if row is not None:
             _ = row.photos  # load while the session is open
-            mine = select(Review.id).where(
-                Review.appraisal_id == row.id, Review.reviewer_id.in_(same_person(caller))
-            )
+            mine = reviewed_by(caller).where(Review.appraisal_id == row.id)
             reviewed = session.scalar(mine.limit(1)) is not None
             uploader = session.get(ApiKey, row.created_by)
             person = uploader.person if uploader is not None else ""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from serving.api.deps import State, require, same_person
+from serving.api.deps import State, require, reviewed_by, same_person
 from serving.api.problems import Problem
 from serving.review import (
     ReviewFacts,
@@ -76,14 +76,12 @@ def review_queue(state: State, caller: Reviewer) -> list[dict[str, Any]]:
     """Items this caller may review now, oldest first (other reviews are never shown here).
     Items the caller's person uploaded or already reviewed (with any of their keys) are left
     out before the limit, so that the queue never looks empty while work waits."""
-    mine = same_person(caller)
-    reviewed = select(Review.appraisal_id).where(Review.reviewer_id.in_(mine))
     query = (
         select(Appraisal)
         .where(
             Appraisal.status == queue_status(caller.role),
-            Appraisal.created_by.not_in(mine),
-            Appraisal.id.not_in(reviewed),
+            Appraisal.created_by.not_in(same_person(caller)),
+            Appraisal.id.not_in(reviewed_by(caller)),
         )
         .order_by(Appraisal.created_at)
         .limit(QUEUE_LIMIT)
