@@ -164,6 +164,7 @@ def learning_curves(
 
     parts, config = [], None
     for benchmark, manifest in manifests.items():
+        available = None  # the benchmark's training items, read once
         for count in items or [None]:
             name = benchmark if count is None else f"{benchmark}/items_{count}"
             config = load_config(
@@ -178,11 +179,13 @@ def learning_curves(
                     "tracking.log_model=false",
                 ],
             )
-            data = config.data
-            splits = load_splits(
-                data.manifest, data.split_seed, data.val_fraction, data.max_items, data.validation, count
-            )
-            used = splits.train["item_id"].nunique()
+            if available is None:
+                data = config.data
+                splits = load_splits(
+                    data.manifest, data.split_seed, data.val_fraction, data.max_items, data.validation
+                )
+                available = splits.train["item_id"].nunique()
+            used = available if count is None else min(count, available)  # as data.train_items keeps
             series = benchmark if count is None else f"{benchmark}, {used:,} items"
             report(f"learning curve on {benchmark} ({manifest}), {used:,} training items: {epochs} epochs")
             run_dir = train(config, progress=False, report=report)

@@ -39,6 +39,11 @@ class Splits:
     test: pd.DataFrame
 
 
+def first_items(frame: pd.DataFrame, count: int) -> pd.DataFrame:
+    """Every row of the first `count` items of `frame`, in its order."""
+    return frame[frame["item_id"].isin(frame["item_id"].drop_duplicates().head(count))]
+
+
 def reviewer_splits(
     frame: pd.DataFrame,
     split_seed: int,
@@ -58,8 +63,7 @@ def reviewer_splits(
     training items (in manifest order), for curves of what more items buy.
     """
     if max_items is not None:
-        keep = frame["item_id"].drop_duplicates().head(max_items)
-        frame = frame[frame["item_id"].isin(keep)]
+        frame = first_items(frame, max_items)
     split = frame["split"].fillna("train").replace("", "train")
     pool = frame[split.eq("train").to_numpy()]
     test = frame[split.eq("test").to_numpy()].reset_index(drop=True)
@@ -72,7 +76,7 @@ def reviewer_splits(
         )
         train, val = pool[part == "train"], pool[part == "val"]
     if train_items is not None:
-        train = train[train["item_id"].isin(train["item_id"].drop_duplicates().head(train_items))]
+        train = first_items(train, train_items)
     return Splits(train.reset_index(drop=True), val.reset_index(drop=True), test)
 
 
