@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,16 +58,52 @@ def graph_sha256(model_proto: Any) -> str:
     return hashlib.sha256(model_proto.graph.SerializeToString()).hexdigest()
 
 
+def metadata_sha256(metadata: dict[str, Any]) -> str:
+    """sha256 of the metadata (canonical JSON, its own hash left out), graph hash included.
+
+    The graph hash alone leaves temperatures, output names and thresholds free to change
+    unnoticed; this one binds them to the graph."""
+    body = {k: v for k, v in metadata.items() if k != "metadata_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def embed_metadata(model_proto: Any, metadata: dict[str, Any]) -> str:
-    """Replace the model's secondlook metadata with `metadata` plus the graph's sha256; returns it.
+    """Replace the model's secondlook metadata with `metadata` plus the graph's sha256 and the
+    metadata's own sha256; returns the graph's.
 
     The one writer of the contract `Bundle` reads, used by export and quantization."""
     import onnx
 
     digest = graph_sha256(model_proto)
+    body = {k: v for k, v in metadata.items() if k not in ("graph_sha256", "metadata_sha256")}
+    body["graph_sha256"] = digest
+    body["metadata_sha256"] = metadata_sha256(body)
     del model_proto.metadata_props[:]
-    onnx.helper.set_model_props(model_proto, {METADATA_KEY: json.dumps({**metadata, "graph_sha256": digest})})
+    onnx.helper.set_model_props(model_proto, {METADATA_KEY: json.dumps(body)})
     return digest
+
+
+def metadata_problems(metadata: dict[str, Any], graph_outputs: set[str]) -> list[str]:
+    """What makes the serving part of a bundle's metadata unusable (empty when nothing).
+
+    Checked whatever the hash says: a non-positive or non-finite temperature inverts or
+    erases every score, an output mapped to a name the graph lacks fails at the first run."""
+    problems = []
+    for task, value in dict(metadata.get("temperatures", {})).items():
+        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            problems.append(f"temperature of {task} is {value!r} (must be a finite number above 0)")
+    outputs = dict(metadata.get("outputs", {}))
+    required = (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE, DEFECTS)
+    missing = [task for task in required if task not in outputs]
+    if missing:
+        problems.append(f"no output for {', '.join(missing)}")
+    unknown = sorted(str(name) for name in outputs.values() if name not in graph_outputs)
+    if unknown:
+        problems.append(f"outputs {', '.join(unknown)} are not in the graph")
+    for name, value in dict(metadata.get("defect_thresholds", {})).items():
+        if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+            problems.append(f"defect threshold of {name} is {value!r} (must be in [0, 1])")
+    return problems
 
 
 def output_names(taxonomy: Taxonomy) -> dict[str, str]:
@@ -179,7 +216,14 @@ class Bundle:
             )
         missing = [
             key
-            for key in ("taxonomy", "preprocess", "outputs", "temperatures", "graph_sha256")
+            for key in (
+                "taxonomy",
+                "preprocess",
+                "outputs",
+                "temperatures",
+                "graph_sha256",
+                "metadata_sha256",
+            )
             if key not in meta
         ]
         if missing:
@@ -194,6 +238,14 @@ class Bundle:
             raise BundleError(
                 f"{model_file}: graph does not match its recorded sha256 (file altered or damaged)"
             )
+        if meta.get("metadata_sha256") != metadata_sha256(meta):
+            raise BundleError(
+                f"{model_file}: metadata does not match its recorded sha256 (edited after export); "
+                "re-export the bundle"
+            )
+        problems = metadata_problems(meta, {o.name for o in proto.graph.output})
+        if problems:
+            raise BundleError(f"{model_file}: unusable metadata: {'; '.join(problems)}")
 
     @property
     def name(self) -> str:

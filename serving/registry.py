@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,22 @@ def models_dir() -> Path:
 
 class RegistryError(ValueError):
     """A registry lookup or update that cannot be done; the message says why."""
+
+
+# Model names, versions and aliases are folder names under the models folder: one path
+# component each, never `..`, so that nothing in the registry file or on the command line
+# can point outside it.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_name(value: str, what: str) -> str:
+    """`value` when it is a safe folder name, else a RegistryError naming `what` it is."""
+    if not SAFE_NAME.fullmatch(value) or ".." in value:
+        raise RegistryError(
+            f"{what} {value!r} is not allowed: use letters, digits, '.', '_' and '-' "
+            "(up to 64, starting with a letter or digit, no '..')"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -57,7 +74,16 @@ def read_registry(root: Path | None = None) -> dict[str, dict[str, str]]:
         or not isinstance(data.get("models"), dict)
     ):
         raise RegistryError(f"{path}: not a secondlook registry (format {REGISTRY_FORMAT})")
-    return {str(k): {str(a): str(v) for a, v in aliases.items()} for k, aliases in data["models"].items()}
+    try:
+        return {
+            check_name(str(name), "model name"): {
+                check_name(str(alias), "alias"): check_name(str(version), "version")
+                for alias, version in aliases.items()
+            }
+            for name, aliases in data["models"].items()
+        }
+    except (RegistryError, AttributeError) as exc:
+        raise RegistryError(f"{path}: {exc}; restore it from version control") from None
 
 
 def list_bundles(root: Path | None = None) -> list[BundleRef]:
@@ -73,23 +99,32 @@ def list_bundles(root: Path | None = None) -> list[BundleRef]:
 
 
 def resolve_bundle(reference: str | Path, root: Path | None = None) -> Path:
-    """A bundle folder from a path, `NAME/VERSION` or `NAME@ALIAS`."""
+    """A bundle folder from `NAME@ALIAS`, `NAME/VERSION` or a path.
+
+    An alias and a `NAME/VERSION` resolve inside the models folder first, so a folder of the
+    same name in the working directory never shadows a registered bundle; an alias resolves
+    only there."""
     text = str(reference)
     root = root or models_dir()
     if "@" in text:
         name, alias = text.split("@", 1)
-        version = read_registry(root).get(name, {}).get(alias)
+        version = read_registry(root).get(check_name(name, "model name"), {}).get(alias)
         if version is None:
             raise RegistryError(
                 f"{name}@{alias}: no such alias in {root / REGISTRY_FILE}; "
                 f"promote a version with `secondlook models promote {name} VERSION --alias {alias}`"
             )
-        text = f"{name}/{version}"
-    path = Path(text)
-    for candidate in (path, root / path):
+        candidates = [root / name / version]
+    else:
+        path = Path(text)
+        parts = path.parts
+        registered = len(parts) == 2 and all(SAFE_NAME.fullmatch(p) and ".." not in p for p in parts)
+        candidates = [root / path, path] if registered else [path]
+    for candidate in candidates:
         if (candidate / MODEL_FILE).is_file() or (candidate.suffix == ".onnx" and candidate.is_file()):
             return candidate
-    raise RegistryError(f"{reference}: no bundle there (looked in {path} and {root / path})")
+    looked = " and ".join(str(c) for c in candidates)
+    raise RegistryError(f"{reference}: no bundle there (looked in {looked})")
 
 
 def open_bundle(reference: str | Path, root: Path | None = None, **kwargs: Any) -> Bundle:
@@ -101,7 +136,7 @@ def promote(name: str, version: str, alias: str, root: Path | None = None) -> Pa
     root = root or models_dir()
     if alias not in ALIASES:
         raise RegistryError(f"alias must be one of {', '.join(ALIASES)}, got {alias!r}")
-    bundle_dir = root / name / version
+    bundle_dir = root / check_name(name, "model name") / check_name(version, "version")
     try:
         Bundle(bundle_dir)
     except BundleError as exc:

@@ -115,7 +115,6 @@ def int8_variant(fp32: Bundle, batches: list[np.ndarray], folder: Path, version:
     folder.mkdir(parents=True, exist_ok=True)
     _quantize_file(fp32.directory / MODEL_FILE, folder / MODEL_FILE, fp32.input_name, batches)
     metadata = {**fp32.metadata, "version": version}
-    metadata.pop("graph_sha256", None)
     _embed(folder / MODEL_FILE, {**metadata, "quantization": {"format": "QDQ"}})
     return Bundle(folder)
 
@@ -159,7 +158,6 @@ def quantize(
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         metadata = {**fp32.metadata, "version": out.name}
-        metadata.pop("graph_sha256", None)
         int8 = int8_variant(fp32, batches, work, version=out.name)
         test_manifest = Path(test_manifest or calib_manifest)
         scores = {}

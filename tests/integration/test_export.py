@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 from data.taxonomy import load_taxonomy
-from serving.bundle import METADATA_KEY, MODEL_FILE, Bundle, BundleError, output_names
+from serving.bundle import METADATA_KEY, MODEL_FILE, Bundle, BundleError, metadata_sha256, output_names
 from serving.registry import RegistryError, list_bundles, promote, read_registry, resolve_bundle
 from training.evaluate import compute_metrics, predict_split
 from training.export import ExportError, export, sample_photos
@@ -138,6 +138,27 @@ def test_loader_names_the_bundle_and_the_problem(bundle: Path, tmp_path: Path) -
     with pytest.raises(BundleError, match="bundle format 99"):
         Bundle(old_format)
 
+    # Metadata edited after export: caught by its hash, and when re-hashed, by its meaning.
+    def invert(meta) -> None:
+        meta["temperatures"]["evidence"] = -1.0
+
+    with pytest.raises(BundleError, match=r"inverted.*metadata does not match its recorded sha256"):
+        Bundle(rewrite("inverted", metadata_change(invert)))
+
+    def invert_and_rehash(meta) -> None:
+        invert(meta)
+        meta["metadata_sha256"] = metadata_sha256(meta)
+
+    with pytest.raises(BundleError, match=r"rehashed.*temperature of evidence is -1.0"):
+        Bundle(rewrite("rehashed", metadata_change(invert_and_rehash)))
+
+    def rename_output(meta) -> None:
+        meta["outputs"]["evidence"] = "nowhere"
+        meta["metadata_sha256"] = metadata_sha256(meta)
+
+    with pytest.raises(BundleError, match=r"outputs nowhere are not in the graph"):
+        Bundle(rewrite("renamed", metadata_change(rename_output)))
+
     def tamper(proto) -> None:
         weights = next(t for t in proto.graph.initializer if t.raw_data and len(t.raw_data) > 16)
         raw = bytearray(weights.raw_data)
@@ -200,6 +221,30 @@ def test_registry_promotes_atomically_and_resolves_aliases(bundle: Path, tmp_pat
     assert read_registry(root) == {"reviewer_smoke": {"champion": "1"}}  # a failed promotion changes nothing
     with pytest.raises(RegistryError, match="alias must be"):
         promote("reviewer_smoke", "1", "favourite", root)
+
+
+def test_registry_stays_inside_the_models_folder(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "models"
+    _copy(bundle, root / "reviewer_smoke" / "1")
+    outside = _copy(bundle, tmp_path / "outside" / "1")
+    for name, version in (("reviewer_smoke", "../../outside/1"), ("..", "outside/1")):
+        with pytest.raises(RegistryError, match="is not allowed"):
+            promote(name, version, "champion", root)
+    assert not (root / "registry.json").exists()
+    # A hand-edited registry whose version climbs out of the folder is refused as a whole.
+    (root / "registry.json").write_text(
+        json.dumps({"format": 1, "models": {"reviewer_smoke": {"champion": "../../outside/1"}}})
+    )
+    with pytest.raises(RegistryError, match=r"registry.json: version '../../outside/1' is not allowed"):
+        resolve_bundle("reviewer_smoke@champion", root)
+    assert outside.is_dir()
+    # A NAME/VERSION folder in the working directory does not shadow the registered bundle.
+    monkeypatch.chdir(tmp_path)
+    _copy(bundle, tmp_path / "reviewer_smoke" / "1")
+    assert resolve_bundle("reviewer_smoke/1", root) == root / "reviewer_smoke" / "1"
+    assert resolve_bundle(str(tmp_path / "outside" / "1"), root) == outside  # an explicit path still works
 
 
 def test_models_cli_lists_shows_and_promotes(bundle: Path, tmp_path: Path) -> None:
