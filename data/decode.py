@@ -10,6 +10,8 @@ raises `ImageDecodeError` with a `code` for machines and a message for people.
 from __future__ import annotations
 
 import io
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,24 +39,38 @@ class ImageDecodeError(ValueError):
         self.message = message
 
 
+def read_photo(path: str | Path, limits: DecodeLimits = DecodeLimits()) -> bytes:
+    """The bytes of a photo file, read no further than the byte limit.
+
+    Only regular files: a path from a manifest may name a device (`/dev/zero` never ends), a
+    FIFO or a folder, and a file may grow while it is read."""
+    path = Path(path)
+    try:
+        # Non-blocking open: opening a FIFO for reading would otherwise wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ImageDecodeError("not_a_file", f"{path}: not a regular file")
+            if info.st_size > limits.max_bytes:
+                raise ImageDecodeError("too_large", _too_large(path.name, info.st_size, limits))
+            data = handle.read(info.st_size + 1)  # one more byte shows a file still growing
+            if len(data) != info.st_size:
+                raise ImageDecodeError("unreadable", f"{path}: the file changed while it was read")
+    except FileNotFoundError:
+        raise ImageDecodeError("not_found", f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ImageDecodeError("not_a_file", f"{path}: not a regular file") from None
+    except OSError as exc:
+        raise ImageDecodeError("unreadable", f"{path}: cannot read file ({exc.strerror})") from None
+    return data
+
+
 def _read_bytes(source: str | Path | bytes, limits: DecodeLimits) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), "upload"
     else:
-        path = Path(source)
-        name = path.name
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise ImageDecodeError("not_found", f"{path}: file not found") from None
-        except OSError as exc:
-            raise ImageDecodeError("unreadable", f"{path}: cannot read file ({exc.strerror})") from None
-        if size > limits.max_bytes:
-            raise ImageDecodeError("too_large", _too_large(name, size, limits))
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ImageDecodeError("unreadable", f"{path}: cannot read file ({exc.strerror})") from None
+        data, name = read_photo(source, limits), Path(source).name
     if len(data) > limits.max_bytes:
         raise ImageDecodeError("too_large", _too_large(name, len(data), limits))
     if not data:
@@ -129,14 +145,38 @@ def decode_image(
     short side anyway, JPEGs are decoded at a reduced scale (libjpeg DCT scaling), which
     is several times faster than decoding at full size and resizing.
     """
+    return _decode(source, limits, ALLOWED_FORMATS, reduce_to, photo=True)
+
+
+MASK_LIMITS = DecodeLimits(min_side=1)  # a mask may be stored at a fraction of its photo's size
+
+
+def decode_mask_image(source: str | Path | bytes, *, limits: DecodeLimits = MASK_LIMITS) -> Image.Image:
+    """Decode an untrusted mask image (PNG only) under the same limits, keeping its own mode.
+
+    Masks carry class indices or bits in their pixel values, so neither orientation nor a
+    conversion to RGB may touch them."""
+    return _decode(source, limits, ("PNG",), None, photo=False)
+
+
+def _decode(
+    source: str | Path | bytes,
+    limits: DecodeLimits,
+    formats: tuple[str, ...],
+    reduce_to: int | None,
+    photo: bool,
+) -> Image.Image:
     data, name = _read_bytes(source, limits)
     try:
         # Pillow itself refuses absurd sizes (DecompressionBombError); ours is the tighter check below.
-        image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+        image = Image.open(io.BytesIO(data), formats=list(formats))
     except UnidentifiedImageError:
+        allowed = (
+            "a JPEG, PNG or WebP image" if formats == ALLOWED_FORMATS else f"a {' or '.join(formats)} image"
+        )
         raise ImageDecodeError(
             "unsupported_format",
-            f"{name}: not a JPEG, PNG or WebP image (the content decides, not the file name)",
+            f"{name}: not {allowed} (the content decides, not the file name)",
         ) from None
     except Image.DecompressionBombError:
         raise ImageDecodeError("too_many_pixels", f"{name}: image dimensions are too large") from None
@@ -161,8 +201,7 @@ def decode_image(
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; safe decoding needs it False")
     try:
         image.load()
-        image = _upright(image)
-        return _to_rgb(image)
+        return _to_rgb(_upright(image)) if photo else image
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(
             "truncated" if "truncated" in str(exc).lower() else "corrupt",

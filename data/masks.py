@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from data.decode import decode_mask_image
 from data.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -85,12 +86,10 @@ def decode_mask(
 def load_bitmask(
     path: str | Path, mask_class: str | None = None, taxonomy: Taxonomy | None = None
 ) -> np.ndarray:
-    with Image.open(path) as image:
-        return as_bitmask(image, mask_class, taxonomy)
+    return as_bitmask(decode_mask_image(path), mask_class, taxonomy)
 
 
 def load_mask(
     path: str | Path, mask_class: str | None = None, taxonomy: Taxonomy | None = None
 ) -> np.ndarray:
-    with Image.open(path) as image:
-        return decode_mask(image, mask_class, taxonomy)
+    return decode_mask(decode_mask_image(path), mask_class, taxonomy)

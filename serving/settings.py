@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from data.decode import DecodeLimits
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SECONDLOOK_", extra="forbid")
@@ -24,3 +26,7 @@ class Settings(BaseSettings):
     uploads_per_minute: int = Field(60, ge=1)  # per API key
     inference_threads: int | None = None  # None: one per core
     batch_photos: int = Field(64, ge=1)  # concurrent uploads are judged together, up to this many photos
+
+    def decode_limits(self) -> DecodeLimits:
+        """The limits one photo is decoded under, for uploads and batch re-scoring alike."""
+        return DecodeLimits(max_bytes=self.max_file_bytes, max_pixels=self.max_pixels)

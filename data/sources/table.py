@@ -116,6 +116,15 @@ def import_table(
         raise layout_error(SOURCE, path, EXPECTED, f"no image path on data row(s) {rows} (1 = first row)")
 
     images = [image_root / value for value in frame["image_path"]]
+    # Paths in the table are relative to the image root and stay inside it: an absolute
+    # path or `..` in a third party's CSV must not reach the rest of the disk.
+    inside = image_root.resolve()
+    outside = [i + 1 for i, image in enumerate(images) if not image.resolve().is_relative_to(inside)]
+    if outside:
+        rows = ", ".join(map(str, outside[:10]))
+        raise layout_error(
+            SOURCE, path, EXPECTED, f"image path outside the image root {image_root} on data row(s) {rows}"
+        )
     exists = pd.Series([image.is_file() for image in images], index=frame.index)
     derived_ids = pd.Series(
         [relative_to(image, image_root) for image in images], index=frame.index, dtype="string"

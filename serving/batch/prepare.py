@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from data.decode import DecodeLimits, ImageDecodeError, decode_image
+from data.decode import DecodeLimits, ImageDecodeError, decode_image, read_photo
 from serving.batch.items import InventoryItem
 from serving.runner import ItemRequest, Preparer, ReviewerPanel
+from serving.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,26 @@ class ItemPreparer:
     views: tuple[str, ...]
     categories: tuple[str, ...]
     limits: DecodeLimits = field(default_factory=DecodeLimits)
+    max_photos: int = 12
 
     @classmethod
-    def for_panel(cls, panel: ReviewerPanel) -> ItemPreparer:
+    def for_panel(cls, panel: ReviewerPanel, settings: Settings | None = None) -> ItemPreparer:
+        """The panel's preparer under the server's limits (photo size, pixels, photos per item)."""
+        settings = settings or Settings()
         taxonomy = panel.taxonomy
-        return cls(panel.preparer, tuple(taxonomy.view_names), tuple(taxonomy.classes("category")))
+        return cls(
+            panel.preparer,
+            tuple(taxonomy.view_names),
+            tuple(taxonomy.classes("category")),
+            settings.decode_limits(),
+            settings.max_photos,
+        )
 
     def __call__(self, item: InventoryItem) -> PreparedItem | ItemFailure:
+        if len(item.photos) > self.max_photos:
+            return ItemFailure(
+                item, f"{len(item.photos)} photos; at most {self.max_photos} per item (SECONDLOOK_MAX_PHOTOS)"
+            )
         unknown = sorted({v for v in item.views if v is not None and v not in self.views})
         if unknown:
             return ItemFailure(item, f"unknown view {', '.join(unknown)}; use one of {', '.join(self.views)}")
@@ -50,11 +63,11 @@ class ItemPreparer:
         images, digests = [], []
         for number, path in enumerate(item.photos, start=1):
             try:
-                data = Path(path).read_bytes()
+                data = read_photo(path, self.limits)
                 images.append(decode_image(data, limits=self.limits))
-            except FileNotFoundError:
-                return ItemFailure(item, f"photo {number} is missing: {path}")
-            except (ImageDecodeError, OSError) as exc:
+            except ImageDecodeError as exc:
+                if exc.code == "not_found":
+                    return ItemFailure(item, f"photo {number} is missing: {path}")
                 return ItemFailure(item, f"photo {number} ({path}): {exc}")
             digests.append(hashlib.sha256(data).hexdigest())
         request = ItemRequest(self.preparer.prepare(images), item.views, item.declared_value, item.category)

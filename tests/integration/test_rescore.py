@@ -95,8 +95,16 @@ def test_bad_rows_go_to_the_errors_file_and_the_exit_code_says_so(
     first = frame.index[frame["item_id"] == items[0]][0]
     second = frame.index[frame["item_id"] == items[1]][0]
     third = frame.index[frame["item_id"] == items[2]][0]
+    fourth = frame.index[frame["item_id"] == items[3]][0]
     frame.loc[first, "image_path"] = str(tmp_path / "gone.jpg")
     frame.loc[second, "image_path"] = str(corrupt)
+    frame.loc[fourth, "image_path"] = "/dev/zero"  # never ends: read as a file, it hangs the run
+    # The fifth item gets 13 photos, one more than the server takes (SECONDLOOK_MAX_PHOTOS).
+    fifth = frame[frame["item_id"] == items[4]]
+    many = pd.concat([fifth.iloc[[0]]] * 13, ignore_index=True)
+    before, after = frame.loc[: fifth.index[0] - 1], frame.loc[fifth.index[-1] + 1 :]
+    frame = pd.concat([before, many, after], ignore_index=True)
+    third = frame.index[frame["item_id"] == items[2]][0]
     manifest = tmp_path / "inventory.csv"
     write_manifest(frame, manifest)
     raw = pd.read_csv(manifest, dtype=str, keep_default_na=False)
@@ -105,14 +113,16 @@ def test_bad_rows_go_to_the_errors_file_and_the_exit_code_says_so(
 
     result = _rescore(deployment, manifest, tmp_path / "run")
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "3 item(s) could not be scored" in result.stderr and "Traceback" not in result.stderr
+    assert "5 item(s) could not be scored" in result.stderr and "Traceback" not in result.stderr
     errors = pd.read_csv(tmp_path / "run" / "errors.csv")
     reasons = dict(zip(errors["item_id"], errors["reason"], strict=True))
-    assert set(reasons) == set(items[:3])
+    assert set(reasons) == set(items[:5])
     assert "missing" in reasons[items[0]] and "gone.jpg" in reasons[items[0]]
     assert "corrupt.jpg" in reasons[items[1]]
     assert "unknown view sole" in reasons[items[2]]
-    assert read_run(tmp_path / "run")["item_id"].tolist() == items[3:]
+    assert "/dev/zero: not a regular file" in reasons[items[3]]
+    assert "13 photos; at most 12 per item" in reasons[items[4]]
+    assert read_run(tmp_path / "run")["item_id"].tolist() == items[5:]
 
 
 def _parts(run: Path) -> int:

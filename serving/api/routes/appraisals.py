@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from PIL import Image
 from sqlalchemy import select
 
-from data.decode import DecodeLimits, ImageDecodeError, decode_image
+from data.decode import ImageDecodeError, decode_image
 from serving.api.deps import State, require, reviewed_by, same_person
 from serving.api.problems import Problem
 from serving.api.schemas import AppraisalOut, BlindAppraisalOut
@@ -126,7 +126,7 @@ def create_appraisal(
     retry = state.limiter.retry_after(caller.id)
     if retry is not None:
         raise Problem(429, "too many uploads with this key; slow down", "rate-limited", retry_after=retry)
-    limits = DecodeLimits(max_bytes=settings.max_file_bytes, max_pixels=settings.max_pixels)
+    limits = settings.decode_limits()
     images, blobs = [], []
     for number, upload in enumerate(photos, start=1):
         data = upload.file.read(settings.max_file_bytes + 1)

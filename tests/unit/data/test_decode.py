@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import tracemalloc
 import zlib
@@ -201,9 +202,13 @@ def test_empty_and_missing_files(tmp_path):
     assert "nowhere.jpg" in error.message
 
 
-def test_directory_is_unreadable(tmp_path):
+def test_only_regular_files_are_read(tmp_path):
+    """A folder, a device that never ends and a FIFO without a writer are refused at once."""
     (tmp_path / "folder.jpg").mkdir()
-    refused(tmp_path / "folder.jpg", "unreadable")
+    refused(tmp_path / "folder.jpg", "not_a_file")
+    refused(Path("/dev/zero"), "not_a_file")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    refused(tmp_path / "pipe.jpg", "not_a_file")
 
 
 def test_relaxed_pillow_setting_is_refused(monkeypatch):

@@ -174,6 +174,16 @@ def test_table_image_root_option(tmp_path):
     assert Path(frame["image_path"][0]) == (photos / "p.jpg").resolve()
 
 
+def test_table_paths_stay_inside_the_image_root(tmp_path):
+    path = table_tree(tmp_path)
+    secret = tmp_path / "secret.jpg"  # beside the image root, not in it
+    image(secret)
+    for escape in ("../secret.jpg", str(secret)):
+        pd.DataFrame({"image_path": ["photos/1.jpg", escape]}).to_csv(path, index=False)
+        with pytest.raises(SourceLayoutError, match=r"outside the image root .* data row\(s\) 2\n"):
+            import_table(path, tmp_path)
+
+
 def test_table_mapping_errors(tmp_path):
     path = table_tree(tmp_path)
     with pytest.raises(SourceLayoutError, match=r"item_id <- article") as error:
