@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from serving.api import observability, problems
+from serving.api import docs, observability, problems
 from serving.api.deps import RateLimiter, ServiceState
 from serving.api.guard import RequestGuard
 from serving.api.routes import appraisals, health, me, reviews, web
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
         version="1",
         summary="Dual-review authenticity verdicts and condition reports for second-hand luxury goods.",
         lifespan=lifespan,
+        docs_url=None,  # serving.api.docs serves /docs from this origin, not a CDN
+        redoc_url=None,
         # A form holds no more parts than an appraisal needs: its photos, a view per photo, and
         # its category, declared value and client reference.
         form_limits={"max_files": settings.max_photos, "max_fields": settings.max_photos + 3},
@@ -69,4 +71,5 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
     app.include_router(reviews.router)
     app.include_router(me.router)
     web.install(app)
+    docs.install(app)
     return app

@@ -391,3 +391,22 @@ def test_keyboard_only_labels_and_a_phone_width_screen(open_page) -> None:
     assert overflow <= 0
     page.screenshot("11-phone-new-appraisal")
     assert page.console_errors == []
+
+
+def test_the_api_documentation_loads_only_from_this_origin(browser, service) -> None:
+    """/docs renders the OpenAPI document with Swagger UI assets from this server, under a CSP."""
+    context = browser.new_context()
+    tab = context.new_page()
+    requested: list[str] = []
+    errors: list[str] = []
+    tab.on("request", lambda r: requested.append(r.url))
+    tab.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    tab.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    response = tab.goto(service["url"] + "/docs")
+    assert response is not None
+    assert "script-src 'self' 'sha256-" in response.headers["content-security-policy"]
+    tab.get_by_text("/v1/appraisals").first.wait_for(timeout=30_000)
+    assert tab.locator(".swagger-ui .info .title").inner_text().startswith("secondlook")
+    foreign = [url for url in requested if not url.startswith((service["url"], "data:"))]
+    assert foreign == [] and errors == [], (foreign, errors)
+    context.close()
