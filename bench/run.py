@@ -23,6 +23,7 @@ SCENARIOS = {  # name -> module in bench.scenarios (imported only when run)
     "api": "api",
     "training": "training",
     "coldstart": "coldstart",
+    "hostile": "hostile",
 }
 
 

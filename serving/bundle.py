@@ -27,7 +27,7 @@ from data.taxonomy import Taxonomy, load_taxonomy
 from serving.preprocess import PreprocessSpec
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
 
-BUNDLE_FORMAT_VERSION = 2  # 2: a category head; a class-activation map for the evidence only
+BUNDLE_FORMAT_VERSION = 3  # 2: a category head, a CAM for the evidence; 3: metadata_sha256
 METADATA_KEY = "secondlook"
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.md"
@@ -212,7 +212,7 @@ class Bundle:
         if version != BUNDLE_FORMAT_VERSION:
             raise BundleError(
                 f"{model_file}: bundle format {version!r}; this secondlook reads "
-                f"format {BUNDLE_FORMAT_VERSION}"
+                f"format {BUNDLE_FORMAT_VERSION} (re-export it with `secondlook export`)"
             )
         missing = [
             key

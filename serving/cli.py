@@ -248,11 +248,16 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(create_app(settings, panel), host=host, port=port, log_level="info")
 
 
-def _store_sessions(settings: Settings, migrate: bool = False) -> sessionmaker[Session]:
-    """Sessions on the configured database (brought to the newest schema first if `migrate`)."""
+def _store_sessions(
+    settings: Settings, migrate: bool = False, create_audit_key: bool = True
+) -> sessionmaker[Session]:
+    """Sessions on the configured database (brought to the newest schema first if `migrate`),
+    appending to its keyed, anchored audit chain."""
+    from serving.store import audit
     from serving.store.db import open_database, session_factory
 
-    return session_factory(open_database(settings.database_url, migrate=migrate))
+    factory = session_factory(open_database(settings.database_url, migrate=migrate))
+    return audit.configure(factory, settings.audit_config(create_audit_key))
 
 
 @click.group()
@@ -363,12 +368,27 @@ def verify() -> None:
     from serving.settings import Settings
     from serving.store.audit import verify_chain
     from serving.store.db import reading
+    from serving.store.reconcile import reconcile
 
-    with reading(_store_sessions(Settings())) as session:
-        report = verify_chain(session)
+    settings = Settings()
+    sessions = _store_sessions(settings, create_audit_key=False)  # the database first, then the key
+    config = settings.audit_config(create_key=False)
+    with reading(sessions) as session:
+        report = verify_chain(session, config)
+        mismatches = reconcile(session)
     if not report.ok:
         raise click.ClickException(f"audit chain broken at entry {report.first_bad}: {report.problem}")
-    click.echo(f"audit chain intact: {report.entries} entries")
+    if mismatches:
+        shown = "\n  ".join(mismatches[:20])
+        more = f"\n  ... and {len(mismatches) - 20} more" if len(mismatches) > 20 else ""
+        raise click.ClickException(
+            f"the state tables disagree with the audit chain in {len(mismatches)} place(s):\n  {shown}{more}"
+        )
+    keyed = f", keyed from entry {report.keyed_from}" if report.keyed_from else ""
+    click.echo(
+        f"audit chain intact: {report.entries} entries{keyed}, anchored at {report.anchored or 0} "
+        f"({config.anchor}); appraisals, reviews and keys agree with it"
+    )
 
 
 @click.command()

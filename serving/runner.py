@@ -23,7 +23,7 @@ from serving.evidence import item_counterfeit_probability
 from serving.heatmap import evidence_grid
 from serving.preprocess import PreprocessSpec, preprocess_batch
 from serving.quality import QualityReport, QualityThresholds, assess_quality
-from serving.verdict import PhotoAssessment, Policy, Verdict, decide
+from serving.verdict import PhotoAssessment, Policy, Verdict, decide, seen_view
 
 PHOTO_TASKS = ("category", "hardware_type", "hardware_finish", "stamp_type")
 
@@ -227,6 +227,7 @@ class ReviewerPanel:
         for i, quality in enumerate(item.photos.quality):
             given = views[i] if i < len(views) else None
             predicted = int(mean["view"][i].argmax())
+            predicted_confidence = float(mean["view"][i][predicted])
             view = given or view_classes[predicted]
             confidence = float(mean["view"][i][view_classes.index(view)])
             labels = {}
@@ -248,9 +249,27 @@ class ReviewerPanel:
                     self._evidence_map(predictions, i),
                 )
             )
-            assessments.append(PhotoAssessment(i + 1, view, given is not None, confidence, quality, evidence))
+            assessments.append(
+                PhotoAssessment(
+                    i + 1,
+                    view,
+                    given is not None,
+                    confidence,
+                    quality,
+                    evidence,
+                    view_classes[predicted],
+                    predicted_confidence,
+                )
+            )
         item_scores = {name: item_counterfeit_probability(p.evidence) for name, p in predictions.items()}
-        verdict = decide(assessments, item_scores, self.policy, item.declared_value, item.category)
+        verdict = decide(
+            assessments,
+            item_scores,
+            self.policy,
+            item.declared_value,
+            item.category,
+            self._seen_category(mean["category"], assessments),
+        )
         findings_ms = 1000 * (time.perf_counter() - started)
         return Appraisal(
             verdict,
@@ -260,6 +279,18 @@ class ReviewerPanel:
             self.models,
             {"inference_ms": inference_ms, "total_ms": inference_ms + findings_ms},
         )
+
+    def _seen_category(
+        self, probabilities: np.ndarray, assessments: list[PhotoAssessment]
+    ) -> tuple[str, float] | None:
+        """The category the reviewers see on the photos they see as overall views (the only view
+        that shows it), with its mean probability; None without such a photo."""
+        rows = [a.index - 1 for a in assessments if seen_view(a, self.policy) in VISIBLE_IN["category"]]
+        if not rows:
+            return None
+        mean = probabilities[rows].mean(axis=0)
+        best = int(mean.argmax())
+        return self.taxonomy.classes("category")[best], float(mean[best])
 
     def _evidence_map(self, predictions: dict[str, Predictions], row: int) -> np.ndarray | None:
         if not all(EVIDENCE in p.cams for p in predictions.values()):

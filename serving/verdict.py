@@ -73,6 +73,8 @@ class Policy(_Section):
     quality: QualityPolicy = QualityPolicy()
     reviewers: dict[str, ReviewerThresholds] = Field(min_length=2)  # dual review: two or more
     provisional_at_value: float | None = Field(5000.0, ge=0)  # None: never provisional
+    # No declared value is an unknown value, not a low one: provisional too (with a threshold).
+    provisional_without_value: bool = True
     refer_categories: list[str] = []  # a rule: always refer these categories to an expert
     fitted: dict[str, Any] | None = None  # data and model versions the thresholds were fitted on
 
@@ -98,6 +100,66 @@ class PhotoAssessment:
     view_confidence: float  # the reviewers' mean probability of `view`
     quality: QualityReport
     evidence: dict[str, float] = field(default_factory=dict)  # reviewer -> P(photo shows a cue)
+    # What the reviewers see, whatever the uploader said: the policy trusts a tag only when
+    # they do not confidently see another view. None: not known (the tag is taken as is).
+    predicted_view: str | None = None
+    predicted_confidence: float | None = None
+
+
+def seen_view(photo: PhotoAssessment, policy: Policy) -> str:
+    """The view a photo counts as: the reviewers' when they are confident, else the uploader's."""
+    if photo.predicted_view is not None and (photo.predicted_confidence or 0.0) >= policy.min_view_confidence:
+        return photo.predicted_view
+    return photo.view
+
+
+def _view_reasons(photos: Sequence[PhotoAssessment], policy: Policy) -> list[Reason]:
+    """Photos whose tag the reviewers contradict, and photos that look like no known view."""
+    reasons = []
+    for photo in photos:
+        known = photo.predicted_view is not None
+        confidence = photo.predicted_confidence if known else photo.view_confidence
+        if photo.view_given and known and seen_view(photo, policy) != photo.view:
+            reasons.append(
+                Reason(
+                    "view_mismatch",
+                    f"Photo {photo.index} was sent as {_view_words(photo.view)} but the reviewers see "
+                    f"{_view_words(photo.predicted_view or '')} ({confidence:.0%}).",
+                    photo.index,
+                )
+            )
+        elif (known or not photo.view_given) and (confidence or 0.0) < policy.min_view_confidence:
+            best = photo.predicted_view if known else photo.view
+            reasons.append(
+                Reason(
+                    "out_of_distribution",
+                    f"Photo {photo.index} does not look like any view the reviewers know "
+                    f"(best guess {best}, {confidence:.0%}).",
+                    photo.index,
+                )
+            )
+    return reasons
+
+
+def _category_reasons(
+    category: str | None, predicted: tuple[str, float] | None, policy: Policy
+) -> list[Reason]:
+    """A declared category the reviewers contradict, and the policy's always-refer categories
+    (declared or seen)."""
+    seen, confidence = predicted if predicted is not None else (None, 0.0)
+    if confidence < policy.min_view_confidence:
+        seen = None
+    reasons = []
+    if category is not None and seen is not None and seen != category:
+        reasons.append(
+            Reason(
+                "category_mismatch", f"Declared a {category}; the reviewers see a {seen} ({confidence:.0%})."
+            )
+        )
+    for name in dict.fromkeys(c for c in (category, seen) if c is not None):
+        if name in policy.refer_categories:
+            reasons.append(Reason("policy_rule", f"The policy sends every {name} to an expert."))
+    return reasons
 
 
 @dataclass(frozen=True)
@@ -135,18 +197,25 @@ def decide(
     policy: Policy,
     declared_value: float | None = None,
     category: str | None = None,
+    predicted_category: tuple[str, float] | None = None,
 ) -> Verdict:
-    """The verdict for one item. `item_scores`: reviewer name -> calibrated P(counterfeit)."""
+    """The verdict for one item. `item_scores`: reviewer name -> calibrated P(counterfeit).
+
+    What the uploader declares (view tags, category, value) can only add reasons for a human,
+    never remove them: a tag counts only where the reviewers see the same view, a category
+    they contradict refers, and a missing value is an unknown one."""
     reasons: list[Reason] = []
     for photo in photos:
         for problem in photo.quality.problems:
             reasons.append(Reason("retake_photo", f"Photo {photo.index} is {problem}.", photo.index))
-    present = {p.view for p in photos if p.quality.ok}
+    view_reasons = _view_reasons(photos, policy)
+    present = {seen_view(p, policy) for p in photos if p.quality.ok}
     for view in policy.required_views:
         if view not in present:
             reasons.append(Reason("missing_view", f"No usable {_view_words(view)}: please add one."))
     if reasons:
-        return Verdict(VerdictState.UNABLE_TO_VERIFY, tuple(reasons))
+        mismatches = [r for r in view_reasons if r.code == "view_mismatch"]
+        return Verdict(VerdictState.UNABLE_TO_VERIFY, tuple(reasons + mismatches))
 
     decisions: dict[str, str] = {}
     for reviewer, thresholds in policy.reviewers.items():
@@ -154,18 +223,8 @@ def decide(
             reasons.append(Reason("reviewer_missing", f"Reviewer {reviewer} gave no score."))
             continue
         decisions[reviewer] = reviewer_decision(item_scores[reviewer], thresholds)
-    for photo in photos:
-        if not photo.view_given and photo.view_confidence < policy.min_view_confidence:
-            reasons.append(
-                Reason(
-                    "out_of_distribution",
-                    f"Photo {photo.index} does not look like any view the reviewers know "
-                    f"(best guess {photo.view}, {photo.view_confidence:.0%}).",
-                    photo.index,
-                )
-            )
-    if category is not None and category in policy.refer_categories:
-        reasons.append(Reason("policy_rule", f"The policy sends every {category} to an expert."))
+    reasons += view_reasons
+    reasons += _category_reasons(category, predicted_category, policy)
     for reviewer, decision in decisions.items():
         if decision == "unsure":
             strongest = _strongest_photo(photos, reviewer)
@@ -191,20 +250,31 @@ def decide(
     state = VerdictState.COUNTERFEIT if agreed == "counterfeit" else VerdictState.AUTHENTIC
     summary = " and ".join(f"{r} ({item_scores[r]:.2f})" for r in decisions)
     reasons.append(Reason("reviewers_agree", f"Both reviewers find it {agreed}: {summary}."))
-    provisional = (
-        policy.provisional_at_value is not None
-        and declared_value is not None
-        and declared_value >= policy.provisional_at_value
-    )
-    if provisional:
-        reasons.append(
-            Reason(
-                "value_escalation",
-                f"Declared value {declared_value:,.0f} is at or above {policy.provisional_at_value:,.0f}: "
-                "the verdict is provisional until an expert confirms it.",
-            )
+    escalation = _value_escalation(declared_value, policy)
+    if escalation is not None:
+        reasons.append(escalation)
+    return Verdict(state, tuple(reasons), escalation is not None, decisions)
+
+
+def _value_escalation(declared_value: float | None, policy: Policy) -> Reason | None:
+    """Why an AI verdict is provisional because of the item's value; None when it is not."""
+    threshold = policy.provisional_at_value
+    if threshold is None:
+        return None
+    if declared_value is None:
+        if not policy.provisional_without_value:
+            return None
+        return Reason(
+            "value_unknown",
+            "No declared value: the verdict is provisional until an expert confirms it.",
         )
-    return Verdict(state, tuple(reasons), provisional, decisions)
+    if declared_value < threshold:
+        return None
+    return Reason(
+        "value_escalation",
+        f"Declared value {declared_value:,.0f} is at or above {threshold:,.0f}: "
+        "the verdict is provisional until an expert confirms it.",
+    )
 
 
 def _view_words(view: str) -> str:

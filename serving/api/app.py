@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from serving.api import docs, observability, problems
+from serving.api import contract, docs, observability, problems
 from serving.api.deps import RateLimiter, ServiceState
 from serving.api.guard import RequestGuard
 from serving.api.routes import appraisals, health, me, reviews, web
 from serving.batcher import MicroBatcher
+from serving.bundle import usable_cores
 from serving.runner import ReviewerPanel
 from serving.settings import Settings
+from serving.store import audit
 from serving.store.db import open_database, session_factory
 from serving.store.photos import PhotoStore
 from serving.verdict import load_policy
@@ -40,11 +43,12 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
         batcher = MicroBatcher(reviewers, settings.batch_photos).start()
         app.state.service = ServiceState(
             settings=settings,
-            sessions=session_factory(engine),
+            sessions=audit.configure(session_factory(engine), settings.audit_config()),
             photos=PhotoStore(settings.photo_store),
             panel=reviewers,
             limiter=RateLimiter(settings.uploads_per_minute),
             batcher=batcher,
+            decode_slots=threading.BoundedSemaphore(settings.max_concurrent_decodes or usable_cores()),
         )
         yield
         batcher.close()
@@ -72,4 +76,5 @@ def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = N
     app.include_router(me.router)
     web.install(app)
     docs.install(app)
+    contract.install(app, settings.max_photos)
     return app

@@ -8,7 +8,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +50,8 @@ class ServiceState:
     panel: ReviewerPanel | None
     limiter: RateLimiter
     batcher: MicroBatcher | None = None  # concurrent uploads share inference batches
+    # Requests decoding photos at once (serving.api.uploads): decoding is CPU and memory bound.
+    decode_slots: threading.Semaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
 
 
 def get_state(request: Request) -> ServiceState:
@@ -58,16 +61,23 @@ def get_state(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(get_state)]
 
 
+# How a key is presented, as the OpenAPI document's security schemes (either one will do).
+# They only document: `_caller` reads the headers itself, as the guard does.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", description="Authorization: Bearer KEY")
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey")
+
+
 def _caller(
     request: Request,
     state: State,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+    _api_key: Annotated[str | None, Security(API_KEY)] = None,
 ) -> ApiKey:
     checked = request.scope.get(KEY_SCOPE)  # requests with a body: checked before it was read
     if checked is not None:
         return checked
-    return authenticate(state.sessions, presented_key(authorization, x_api_key))
+    presented = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    return authenticate(state.sessions, presented)
 
 
 Caller = Annotated[ApiKey, Depends(_caller)]

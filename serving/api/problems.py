@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -9,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -21,7 +24,14 @@ class Problem(Exception):
         self.status, self.detail, self.code, self.extra = status, detail, code, extra
 
 
-def problem_response(request: Request, status: int, detail: str, code: str | None = None, **extra: Any):
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+):
     slug = code or HTTPStatus(status).phrase.lower().replace(" ", "-")
     body = {
         "type": f"https://secondlook.dev/problems/{slug}",
@@ -31,8 +41,28 @@ def problem_response(request: Request, status: int, detail: str, code: str | Non
         "instance": str(request.url.path),
         **extra,
     }
-    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    headers = dict(headers or {})
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
+
+
+def allowed_methods(request: Request, starlette_allow: str | None) -> str:
+    """Every method the app answers on this request's path. Starlette's own 405 names only
+    the methods of the first route that matched the path, and GET and POST of one path are
+    often two routes; the OpenAPI document knows them all."""
+    methods = {m.strip() for m in (starlette_allow or "").split(",") if m.strip()}
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if _path_regex(template).fullmatch(request.url.path):
+            methods |= {m.upper() for m in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+@functools.lru_cache(maxsize=256)
+def _path_regex(template: str) -> re.Pattern[str]:
+    return compile_path(template)[0]
 
 
 def install(app: FastAPI) -> None:
@@ -44,7 +74,10 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 413:  # serving.api.guard: the streamed body passed the limit
             return problem_response(request, 413, str(exc.detail), "request-too-large")
-        return problem_response(request, exc.status_code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: say what is allowed, over every route of the path
+            headers["Allow"] = allowed_methods(request, headers.get("Allow"))
+        return problem_response(request, exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; the API always answers RFC 3339 with an offset."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
 
 class ReasonOut(BaseModel):
@@ -62,7 +71,7 @@ class ConditionOut(BaseModel):
 
 class AppraisalOut(BaseModel):
     id: str
-    created_at: dt.datetime
+    created_at: UtcDateTime
     state: str  # the AI verdict: AUTHENTIC, COUNTERFEIT, REFER_TO_EXPERT, UNABLE_TO_VERIFY
     provisional: bool
     status: str  # decided, awaiting_review, arbitration, final
@@ -83,7 +92,7 @@ class BlindAppraisalOut(BaseModel):
     authenticity; no AI verdict, score, reason, evidence map or other review."""
 
     id: str
-    created_at: dt.datetime
+    created_at: UtcDateTime
     status: str
     blind: bool = True
     photos: list[BlindPhotoOut]

@@ -43,7 +43,11 @@ def create_key(
     session.add(row)
     session.flush()
     audit.append(
-        session, actor, "key.created", f"key:{row.id}", {"name": row.name, "role": role, "prefix": row.prefix}
+        session,
+        actor,
+        "key.created",
+        f"key:{row.id}",
+        {"name": row.name, "role": role, "prefix": row.prefix, "person": row.person},
     )
     return row, secret
 

@@ -63,6 +63,8 @@ class Photo(Base):
     # The evidence heatmap rendered when the photo was appraised (serving.heatmap), in the
     # photo store; None for appraisals made before heatmaps were stored.
     heatmap_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Its difference hash (serving.repeats.dhash): links repeated uploads of one item.
+    dhash: Mapped[str | None] = mapped_column(String(16), nullable=True)
     appraisal: Mapped[Appraisal] = relationship(back_populates="photos")
 
 

@@ -41,7 +41,7 @@ def test_bundle_is_one_file_with_every_head_and_its_metadata(bundle: Path) -> No
     names = {o.name for o in loaded.session.get_outputs()}
     assert names == set(output_names(load_taxonomy()).values())
     meta = loaded.metadata
-    assert meta["format_version"] == 2 and meta["name"] == "reviewer_smoke" and meta["version"] == "1"
+    assert meta["format_version"] == 3 and meta["name"] == "reviewer_smoke" and meta["version"] == "1"
     assert meta["taxonomy"]["taxonomy_hash"] == load_taxonomy().content_hash
     assert meta["preprocess"]["size"] == 64 and set(meta["temperatures"]) >= {"evidence", "view"}
     assert len(meta["git_sha"]) >= 7 and len(meta["data_manifest_sha256"]) == 64 and meta["mlflow_run_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import uuid
@@ -10,24 +11,42 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from PIL import Image
+from pydantic import BeforeValidator
 from sqlalchemy import select
 
-from data.decode import ImageDecodeError, decode_image
+from data.decode import decode_image
 from serving.api.deps import State, require, reviewed_by, same_person
 from serving.api.problems import Problem
 from serving.api.schemas import AppraisalOut, BlindAppraisalOut
+from serving.api.uploads import decode_uploads
 from serving.heatmap import heatmap_jpeg
+from serving.repeats import dhash, same_item, with_history
 from serving.review import Access, appraisal_access, initial_status
 from serving.runner import Appraisal as RunnerAppraisal
 from serving.store import audit
 from serving.store.db import reading, transaction
+from serving.store.earlier import earlier_appraisals
 from serving.store.models import ApiKey, Appraisal, Photo, Review
 from serving.verdict import VerdictState
 
+
+def _iso_only(value: object) -> object:
+    """A date-time as the schema says (ISO 8601), not a number pydantic would read as Unix time."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("expected an ISO 8601 date-time such as 2026-11-01T00:00:00Z, not a number")
+    return value
+
+
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
 router = APIRouter(prefix="/v1/appraisals", tags=["appraisals"])
 Appraiser = Annotated[ApiKey, Depends(require("appraiser"))]
 Viewer = Annotated[ApiKey, Depends(require("appraiser", "expert", "arbiter"))]
 PRIVATE = {"Cache-Control": "private, max-age=3600"}  # photos are the caller's: never in shared caches
+VIEW_MAX_SIDE = 4096  # a photo served for viewing: enough to zoom into a stamp, not 40 MP
 
 
 def _body(appraisal_id: str, result: RunnerAppraisal, digests: list[str]) -> dict[str, Any]:
@@ -126,28 +145,19 @@ def create_appraisal(
     retry = state.limiter.retry_after(caller.id)
     if retry is not None:
         raise Problem(429, "too many uploads with this key; slow down", "rate-limited", retry_after=retry)
-    limits = settings.decode_limits()
-    images, blobs = [], []
-    for number, upload in enumerate(photos, start=1):
-        data = upload.file.read(settings.max_file_bytes + 1)
-        try:
-            images.append(decode_image(data, limits=limits))
-        except ImageDecodeError as exc:
-            name = upload.filename or f"photo {number}"
-            raise Problem(
-                413 if exc.code == "too_large" else 422,
-                f"photo {number} ({name}): {exc}",
-                f"photo-{exc.code.replace('_', '-')}",
-                photo=number,
-            ) from None
-        blobs.append(data)
+    decoded = decode_uploads(photos, settings.decode_limits(), state.photos, state.decode_slots)
+    images, digests = decoded.images, decoded.digests
+    hashes = [dhash(image) for image in images]
+    with reading(state.sessions) as session:
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=settings.repeat_window_days)
+        linked = same_item(hashes, earlier_appraisals(session, caller.person, client_reference, since))
     appraise = state.batcher.appraise if state.batcher is not None else state.panel.appraise
     result = appraise(images, tags, declared_value, category)
+    result = dataclasses.replace(result, verdict=with_history(result.verdict, linked))
     metrics = request.app.state.metrics
     metrics.inference.observe(result.timings_ms["inference_ms"] / 1000)
     metrics.verdicts.labels(result.verdict.state.value).inc()
     appraisal_id = str(uuid.uuid4())
-    digests = [state.photos.put(b) for b in blobs]
     # Heatmaps rendered now, at a bounded size, from the maps this inference made: a heatmap
     # request then only reads a stored image.
     heatmaps = [
@@ -170,8 +180,8 @@ def create_appraisal(
             result=body,
         )
         session.add(row)
-        for i, (digest, heatmap_digest, image) in enumerate(
-            zip(digests, heatmaps, images, strict=True), start=1
+        for i, (digest, heatmap_digest, (width, height), photo_hash) in enumerate(
+            zip(digests, heatmaps, decoded.sizes, hashes, strict=True), start=1
         ):
             session.add(
                 Photo(
@@ -179,9 +189,10 @@ def create_appraisal(
                     position=i,
                     sha256=digest,
                     heatmap_sha256=heatmap_digest,
+                    dhash=photo_hash,
                     view_given=tags[i - 1] if i <= len(tags) else None,
-                    width=image.size[0],
-                    height=image.size[1],
+                    width=width,
+                    height=height,
                 )
             )
         audit.append(
@@ -194,6 +205,7 @@ def create_appraisal(
                 "provisional": body["provisional"],
                 "photos": digests,
                 "models": result.models,
+                "repeats": [e.appraisal_id for e in linked],
             },
         )
         session.flush()
@@ -205,8 +217,8 @@ def list_appraisals(
     state: State,
     caller: Viewer,
     verdict: Annotated[VerdictState | None, Query()] = None,
-    since: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    until: Annotated[dt.datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="ISO 8601, inclusive")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="ISO 8601, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[dict[str, Any]]:
     """Newest first. Appraisers see their own uploads, experts and arbiters the items they have
@@ -276,10 +288,14 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
     response_class=Response,
 )
 def photo(appraisal_id: str, index: int, state: State, caller: Viewer) -> Response:
-    """The photo as the reviewers saw it: upright, RGB, as JPEG (what the web page shows)."""
+    """The photo upright, RGB, as JPEG (what the web page shows and zooms into), at most
+    VIEW_MAX_SIDE pixels a side: decoded in one of the decode slots, at a reduced scale."""
     stored, _ = _stored_photo(state, appraisal_id, index, caller)
-    image = decode_image(state.photos.get(stored.sha256))
-    return Response(_encoded(image, "JPEG"), media_type="image/jpeg", headers=PRIVATE)
+    with state.decode_slots:
+        image = decode_image(state.photos.get(stored.sha256), reduce_to=VIEW_MAX_SIDE // 2)
+        image.thumbnail((VIEW_MAX_SIDE, VIEW_MAX_SIDE), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        body = _encoded(image, "JPEG")
+    return Response(body, media_type="image/jpeg", headers=PRIVATE)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from serving.api.deps import State, require, reviewed_by, same_person
 from serving.api.problems import Problem
+from serving.api.schemas import UtcDateTime
 from serving.review import (
     ReviewFacts,
     ReviewRefused,
@@ -46,7 +47,7 @@ class QueueItem(BaseModel):
     """An item to review: nothing of the AI's verdict (the review is blind)."""
 
     id: str
-    created_at: Any
+    created_at: UtcDateTime
     status: str
     category: str | None = None
     declared_value: float | None = None

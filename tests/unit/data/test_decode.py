@@ -306,6 +306,20 @@ def test_16_bit_grayscale_png_scaled():
     assert image[0, [0, 10, 20, 30], 0].tolist() == [0, 100, 255, 1]  # 200/65535 is dark, not 200/255
 
 
+def test_16_bit_conversion_works_in_integers():
+    """A 16-bit photo costs a few bytes a pixel to convert, not float64 copies (8 bytes each)."""
+    side = 1500
+    values = np.random.default_rng(0).integers(0, 65535, (side, side), dtype=np.uint16)
+    data = encode(Image.fromarray(values), "PNG")
+    tracemalloc.start()
+    try:
+        decode_image(data)
+        _, peak = tracemalloc.get_traced_memory()  # numpy's arrays are traced, Pillow's buffers are not
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * side * side, f"{peak / side / side:.1f} bytes a pixel"  # float64: 24
+
+
 def test_alpha_composited_on_white():
     la = Image.new("LA", (40, 40), (0, 0))
     la.paste((0, 255), (0, 0, 20, 40))

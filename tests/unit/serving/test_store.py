@@ -55,7 +55,7 @@ def test_migrations_create_every_table(factory, database_url: str) -> None:
     upgrade(database_url)  # a second upgrade is a no-op
     with engine.connect() as connection:
         versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
-    assert versions == ["0003"]
+    assert versions == ["0004"]
 
 
 def test_an_existing_database_gains_the_heatmap_column_and_keeps_its_rows(database_url: str) -> None:
@@ -228,6 +228,28 @@ def test_concurrent_writers_never_fork_the_chain(factory) -> None:
     assert report.ok and report.entries == 48, report.problem
 
 
+def test_concurrent_keyed_writers_leave_the_anchor_at_the_head(factory, tmp_path: Path) -> None:
+    """Commits finish out of order; the anchor, written after each, still ends at the last entry."""
+    config = audit.AuditConfig(b"k" * 32, tmp_path / "anchor.json")
+    keyed = audit.configure(factory, config)
+
+    def append_some(worker: int) -> None:
+        for k in range(6):
+            with transaction(keyed) as session:
+                audit.append(session, f"key:{worker}", "appraisal.created", f"w{worker}-{k}", {"k": k})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(append_some, range(8)))
+    with reading(keyed) as session:
+        report = audit.verify_chain(session, config)
+        plain = audit.verify_chain(session)  # without the key the keyed entries do not verify
+    assert report.ok and report.entries == 48 and report.anchored == 48 and report.keyed_from == 1, report
+    assert not plain.ok and plain.first_bad == 1
+    with reading(keyed) as session:  # another key: nothing verifies
+        other = audit.verify_chain(session, audit.AuditConfig(b"x" * 32, config.anchor))
+    assert not other.ok and "MAC mismatch" in str(other.problem)
+
+
 def _secondlook(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SECONDLOOK_DATABASE_URL": database_url}
     command = [sys.executable, "-m", "secondlook.cli", *args]
@@ -236,11 +258,11 @@ def _secondlook(database_url: str, *args: str) -> subprocess.CompletedProcess[st
 
 def test_db_upgrade_migrates_once_then_reports_the_schema(database_url: str) -> None:
     first = _secondlook(database_url, "db", "upgrade")
-    assert first.returncode == 0 and "schema empty -> 0003" in first.stdout, first.stdout + first.stderr
+    assert first.returncode == 0 and "schema empty -> 0004" in first.stdout, first.stdout + first.stderr
     again = _secondlook(database_url, "db", "upgrade")
-    assert again.returncode == 0 and "already at the newest schema (0003)" in again.stdout
+    assert again.returncode == 0 and "already at the newest schema (0004)" in again.stdout
     engine = make_engine(database_url)
-    assert schema_version(engine) == newest_schema_version() == "0003"
+    assert schema_version(engine) == newest_schema_version() == "0004"
     engine.dispose()
 
 

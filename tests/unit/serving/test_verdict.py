@@ -110,6 +110,67 @@ def test_high_value_items_get_a_provisional_ai_verdict() -> None:
     ).provisional
 
 
+# What the uploader declares can add reasons for a human, never remove them (issue 18, finding 5).
+
+
+def seen(index: int, given: str, predicted: str, confidence: float, was_given: bool = True):
+    """A photo tagged `given` by the uploader in which the reviewers see `predicted`."""
+    return PhotoAssessment(
+        index, given, was_given, 0.9, GOOD, {"reviewer_a": 0.1, "reviewer_b": 0.2}, predicted, confidence
+    )
+
+
+SURE = {"reviewer_a": 0.01, "reviewer_b": 0.0}
+
+
+def test_a_missing_declared_value_is_unknown_not_low() -> None:
+    verdict = decide(FULL_SET, SURE, POLICY)
+    assert verdict.state is VerdictState.AUTHENTIC and verdict.provisional
+    assert codes(verdict) == ["reviewers_agree", "value_unknown"]
+    trusting = POLICY.model_copy(update={"provisional_without_value": False})
+    assert not decide(FULL_SET, SURE, trusting).provisional
+
+
+def test_a_view_tag_counts_only_where_the_reviewers_see_that_view() -> None:
+    honest = [
+        seen(1, "overall", "overall", 0.95),
+        seen(2, "stamp", "stamp", 0.9),
+        seen(3, "hardware", "hardware", 0.9),
+    ]
+    assert codes(decide(honest, SURE, POLICY, declared_value=100)) == ["reviewers_agree"]
+    # A hardware close-up tagged as the stamp: the stamp is missing, and the answer says why.
+    relabelled = [honest[0], seen(2, "stamp", "hardware", 0.92), honest[2]]
+    verdict = decide(relabelled, SURE, POLICY, declared_value=100)
+    assert verdict.state is VerdictState.UNABLE_TO_VERIFY and codes(verdict) == [
+        "missing_view",
+        "view_mismatch",
+    ]
+    assert "Photo 2 was sent as close-up of the stamp but the reviewers see close-up of the hardware" in (
+        verdict.reasons[1].message
+    )
+    # Views all present, one tag contradicted: an expert looks.
+    extra = [*honest, seen(4, "hardware", "detail", 0.8)]
+    verdict = decide(extra, SURE, POLICY, declared_value=100)
+    assert verdict.state is VerdictState.REFER_TO_EXPERT and codes(verdict) == ["view_mismatch"]
+
+
+def test_a_tag_no_longer_skips_the_out_of_distribution_check() -> None:
+    odd = [*FULL_SET[:2], seen(3, "hardware", "hardware", 0.3)]
+    verdict = decide(odd, SURE, POLICY, declared_value=100)
+    assert verdict.state is VerdictState.REFER_TO_EXPERT and codes(verdict) == ["out_of_distribution"]
+
+
+def test_a_declared_category_the_reviewers_contradict_refers() -> None:
+    verdict = decide(FULL_SET, SURE, POLICY, 100, category="wallet", predicted_category=("tote", 0.9))
+    assert verdict.state is VerdictState.REFER_TO_EXPERT and codes(verdict) == ["category_mismatch"]
+    unsure = decide(FULL_SET, SURE, POLICY, 100, category="wallet", predicted_category=("tote", 0.3))
+    assert unsure.state is VerdictState.AUTHENTIC
+    # The always-refer rule holds for what the reviewers see, declared or not.
+    ruled = POLICY.model_copy(update={"refer_categories": ["tote"]})
+    verdict = decide(FULL_SET, SURE, ruled, 100, predicted_category=("tote", 0.9))
+    assert codes(verdict) == ["policy_rule"]
+
+
 @pytest.mark.parametrize(("score", "expected"), [(0.02, "authentic"), (0.5, "unsure"), (0.98, "counterfeit")])
 def test_thresholds_are_inclusive(score: float, expected: str) -> None:
     assert reviewer_decision(score, POLICY.reviewers["reviewer_a"]) == expected
