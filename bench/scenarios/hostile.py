@@ -41,6 +41,7 @@ CHUNK = b"x" * 65536
 # How a request ended: answered (by status class), unanswered (a legitimate client's connection
 # error or timeout), or closed (a hostile body cut off by the server without a status line).
 OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "unanswered", "closed")
+WHY_REFUSED = {409: "another client's review moved the item on between its queue and this review"}
 
 
 def _large_photo(data: bytes, size: tuple[int, int] = (4000, 3000)) -> bytes:
@@ -67,10 +68,13 @@ class Tally:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: dict[str, Counter] = {}
+        self.refusals: Counter = Counter()  # (kind, status) of legitimate requests answered 4xx
 
-    def add(self, kind: str, outcome: str) -> None:
+    def add(self, kind: str, outcome: str, status: int | None = None) -> None:
         with self.lock:
             self.counts.setdefault(kind, Counter())[outcome] += 1
+            if outcome == "4xx" and kind != "hostile" and status is not None:
+                self.refusals[kind, status] += 1
 
 
 def _outcome(status: int) -> str:
@@ -199,7 +203,8 @@ def run(context: BenchContext) -> ScenarioResult:
                 while time.monotonic() < deadline:
                     kind = client.random.choices(kinds, weights)[0]
                     try:
-                        tally.add(kind, _outcome(client.send(kind)))
+                        status = client.send(kind)
+                        tally.add(kind, _outcome(status), status)
                     except requests.RequestException:
                         tally.add(kind, "unanswered")
 
@@ -232,6 +237,10 @@ def _result(tally: Tally, peak: int | None, alive: bool, clients: int, seconds: 
     server_errors = sum(c["5xx"] for c in tally.counts.values())
     unanswered = sum(c["unanswered"] for c in legit.values())
     peak_gib = None if peak is None else peak / 2**30
+    refusals = [
+        f"{kind} {status} x{n}" + (f" ({WHY_REFUSED[status]})" if status in WHY_REFUSED else "")
+        for (kind, status), n in sorted(tally.refusals.items())
+    ]
     goals = [
         Goal.at_most("server errors", float(server_errors), 0),
         Goal.at_most("legitimate requests unanswered", float(unanswered), 0),
@@ -241,6 +250,7 @@ def _result(tally: Tally, peak: int | None, alive: bool, clients: int, seconds: 
         f"{clients} legitimate clients for {seconds:g} s (mix {MIX}), {HOSTILE_CLIENTS} hostile clients "
         "sending endless chunked bodies without a key; the server was "
         + ("still up" if alive else "DOWN")
-        + " at the end"
+        + " at the end",
+        "legitimate requests answered 4xx: " + (", ".join(refusals) or "none"),
     ]
     return ScenarioResult("hostile", rows, goals, notes)
