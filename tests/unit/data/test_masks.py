@@ -84,3 +84,17 @@ def test_shrinking_a_mask_keeps_every_thin_defect_in_the_cells_it_crosses():
     assert small[2].sum() >= 4 and not small[1].any() and not small[4].any()
     nearest = unpack_bits(np.asarray(Image.fromarray(pack_bits(channels)).resize((56, 56), Image.NEAREST)), 5)
     assert nearest[0].sum() < small[0].sum()
+
+
+def test_masks_open_through_safe_decoding(tmp_path):
+    """A mask is decoded like a photo (format sniffed, limits checked before pixels), PNG only."""
+    from data.decode import DecodeLimits, ImageDecodeError, decode_mask_image
+
+    disguised = tmp_path / "mask.png"
+    Image.new("L", (40, 30)).save(disguised, "JPEG")  # a JPEG named .png
+    with pytest.raises(ImageDecodeError, match="not a PNG image"):
+        load_mask(disguised)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (1500, 1000)).save(huge)
+    with pytest.raises(ImageDecodeError, match="over the 1 MP limit"):
+        decode_mask_image(huge, limits=DecodeLimits(max_pixels=1_000_000, min_side=1))
