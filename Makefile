@@ -35,7 +35,7 @@ venv: $(STAMP)
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 DEMO_SAMPLES ?= 4
-DEMO_ENV := SECONDLOOK_POLICY_PATH=runs/policy/verdict.yaml
+DEMO_ENV := SECONDLOOK_POLICY_PATH=runs/policy/verdict.yaml SECONDLOOK_APPRAISER_SEES_SCORES=true
 
 demo: demo-verdicts
 	@echo

@@ -126,6 +126,8 @@ def _view_reasons(photos: Sequence[PhotoAssessment], policy: Policy) -> list[Rea
                     f"Photo {photo.index} was sent as {_view_words(photo.view)} but the reviewers see "
                     f"{_view_words(photo.predicted_view or '')} ({confidence:.0%}).",
                     photo.index,
+                    f"Photo {photo.index} was sent as {_view_words(photo.view)} but the reviewers see "
+                    f"{_view_words(photo.predicted_view or '')}.",
                 )
             )
         elif (known or not photo.view_given) and (confidence or 0.0) < policy.min_view_confidence:
@@ -136,6 +138,7 @@ def _view_reasons(photos: Sequence[PhotoAssessment], policy: Policy) -> list[Rea
                     f"Photo {photo.index} does not look like any view the reviewers know "
                     f"(best guess {best}, {confidence:.0%}).",
                     photo.index,
+                    f"Photo {photo.index} does not look like any view the reviewers know.",
                 )
             )
     return reasons
@@ -153,7 +156,9 @@ def _category_reasons(
     if category is not None and seen is not None and seen != category:
         reasons.append(
             Reason(
-                "category_mismatch", f"Declared a {category}; the reviewers see a {seen} ({confidence:.0%})."
+                "category_mismatch",
+                f"Declared a {category}; the reviewers see a {seen} ({confidence:.0%}).",
+                public=f"Declared a {category}; the reviewers see a {seen}.",
             )
         )
     for name in dict.fromkeys(c for c in (category, seen) if c is not None):
@@ -167,6 +172,9 @@ class Reason:
     code: str  # stable, for clients: e.g. "retake_photo", "reviewers_disagree"
     message: str  # plain words, for people
     photo: int | None = None
+    # The same without the reviewers' scores and confidences, for those not shown them
+    # (serving.disclosure); None: the message quotes none.
+    public: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,7 @@ def decide(
                     f"Reviewer {reviewer} is unsure: counterfeit probability "
                     f"{item_scores[reviewer]:.2f}{where}.",
                     strongest.index if strongest else None,
+                    f"Reviewer {reviewer} is unsure.",
                 )
             )
     firm = {d for d in decisions.values() if d != "unsure"}
@@ -242,14 +251,21 @@ def decide(
         reasons.append(Reason("no_reviewer", "No reviewer gave a score."))
     if len(firm) == 2:
         summary = ", ".join(f"{r} says {d} ({item_scores[r]:.2f})" for r, d in decisions.items())
-        reasons.append(Reason("reviewers_disagree", f"The reviewers disagree: {summary}."))
+        message = f"The reviewers disagree: {summary}."
+        reasons.append(Reason("reviewers_disagree", message, public="The reviewers disagree."))
     if reasons:
         return Verdict(VerdictState.REFER_TO_EXPERT, tuple(reasons), reviewer_decisions=decisions)
 
     agreed = next(iter(firm))
     state = VerdictState.COUNTERFEIT if agreed == "counterfeit" else VerdictState.AUTHENTIC
     summary = " and ".join(f"{r} ({item_scores[r]:.2f})" for r in decisions)
-    reasons.append(Reason("reviewers_agree", f"Both reviewers find it {agreed}: {summary}."))
+    reasons.append(
+        Reason(
+            "reviewers_agree",
+            f"Both reviewers find it {agreed}: {summary}.",
+            public=f"Both reviewers find it {agreed}.",
+        )
+    )
     escalation = _value_escalation(declared_value, policy)
     if escalation is not None:
         reasons.append(escalation)

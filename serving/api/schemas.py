@@ -23,7 +23,7 @@ class ReasonOut(BaseModel):
 
 
 class ReviewerOut(BaseModel):
-    score: float  # calibrated P(counterfeit) of the item
+    score: float | None  # calibrated P(counterfeit) of the item; None where withheld (serving.disclosure)
     decision: str | None  # authentic, counterfeit or unsure; None when the verdict stopped earlier
     model: dict[str, str]
 
@@ -45,10 +45,10 @@ class PhotoOut(BaseModel):
     view_given: bool
     view_confidence: float
     labels: dict[str, LabelOut]
-    evidence: dict[str, float]
+    evidence: dict[str, float]  # empty where withheld (serving.disclosure)
     defects: list[dict]
     quality: QualityOut
-    heatmap_url: str
+    heatmap_url: str | None  # None where withheld
 
 
 class BlindPhotoOut(BaseModel):
@@ -84,6 +84,7 @@ class AppraisalOut(BaseModel):
     category: str | None = None
     declared_value: float | None = None
     timings_ms: dict[str, float]
+    scores_withheld: bool = False  # an appraiser's view without the reviewers' numbers
 
 
 class BlindAppraisalOut(BaseModel):

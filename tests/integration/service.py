@@ -57,6 +57,9 @@ def running_service(root: Path, deployment: Path, manifest: Path, database_url: 
         "SECONDLOOK_POLICY_PATH": str(deployment / "verdict.yaml"),
         "SECONDLOOK_UPLOADS_PER_MINUTE": "40",
         "SECONDLOOK_MAX_REQUEST_BYTES": "2000000",
+        # A deployment that shows appraisers the reviewers' scores and heatmaps (the default
+        # withholds them: tests/integration/test_api_inprocess.py).
+        "SECONDLOOK_APPRAISER_SEES_SCORES": "true",
         # Each service its own audit key and anchor (the PostgreSQL default would share var/).
         "SECONDLOOK_AUDIT_KEY_FILE": str(root / "audit.key"),
         "SECONDLOOK_AUDIT_ANCHOR": str(root / "audit-anchor.json"),

@@ -85,3 +85,47 @@ def test_the_review_queue_skips_what_the_caller_cannot_review_before_its_limit(s
         queue = client.get("/v1/review-queue", headers={"Authorization": f"Bearer {secret}"})
     assert queue.status_code == 200, queue.text
     assert [q["id"] for q in queue.json()] == [f"item-{n:04d}" for n in (QUEUE_LIMIT + 1, QUEUE_LIMIT + 2)]
+
+
+def test_appraisers_get_the_verdict_without_the_reviewers_numbers_by_default(
+    settings: Settings, tiny_manifest: Path
+) -> None:
+    """Scores, per-photo evidence and evidence maps would show someone probing the system how
+    close a photo came to passing: withheld from appraisers unless the deployment says otherwise."""
+    import re
+
+    from data.manifest import read_manifest, resolve_image_path
+
+    sessions = session_factory(open_database(settings.database_url, migrate=True))
+    with transaction(sessions) as session:
+        _, appraiser = create_key(session, "shop", "appraiser")
+        _, admin = create_key(session, "ops", "admin")
+    frame = read_manifest(tiny_manifest)
+    first = frame[frame["item_id"] == frame["item_id"].iloc[0]]
+    files = [
+        ("photos", (f"p{i}.jpg", resolve_image_path(tiny_manifest, p).read_bytes(), "image/jpeg"))
+        for i, p in enumerate(first["image_path"])
+    ]
+    with TestClient(create_app(settings)) as client:
+        as_appraiser = {"Authorization": f"Bearer {appraiser}"}
+        upload = client.post(
+            "/v1/appraisals", files=files, data={"views": list(first["view"])}, headers=as_appraiser
+        )
+        assert upload.status_code == 201, upload.text
+        shown = upload.json()
+        item = shown["id"]
+        listed = client.get("/v1/appraisals", headers=as_appraiser).json()[0]
+        heatmap = client.get(f"/v1/appraisals/{item}/photos/1/heatmap", headers=as_appraiser)
+        full = client.get(f"/v1/appraisals/{item}", headers={"Authorization": f"Bearer {admin}"}).json()
+    for body in (shown, listed):
+        assert body["scores_withheld"] is True
+        assert all(r["score"] is None and r["model"] for r in body["reviewers"].values())
+        assert all(p["evidence"] == {} and p["heatmap_url"] is None for p in body["photos"])
+        assert not any(re.search(r"\d\.\d|%", r["message"]) for r in body["reasons"]), body["reasons"]
+        assert body["state"] == full["state"] and [r["code"] for r in body["reasons"]] == [
+            r["code"] for r in full["reasons"]
+        ]
+    assert heatmap.status_code == 403 and heatmap.json()["type"].endswith("scores-withheld")
+    assert full["scores_withheld"] is False
+    assert all(isinstance(r["score"], float) for r in full["reviewers"].values())
+    assert any(re.search(r"\d\.\d|%", r["message"]) for r in full["reasons"])  # the admin sees them

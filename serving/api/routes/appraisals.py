@@ -19,10 +19,12 @@ from serving.api.deps import State, require, reviewed_by, same_person
 from serving.api.problems import Problem
 from serving.api.schemas import AppraisalOut, BlindAppraisalOut
 from serving.api.uploads import decode_uploads
+from serving.disclosure import for_appraiser
 from serving.heatmap import heatmap_jpeg
 from serving.repeats import dhash, same_item, with_history
 from serving.review import Access, appraisal_access, initial_status
 from serving.runner import Appraisal as RunnerAppraisal
+from serving.settings import Settings
 from serving.store import audit
 from serving.store.db import reading, transaction
 from serving.store.earlier import earlier_appraisals
@@ -55,7 +57,15 @@ def _body(appraisal_id: str, result: RunnerAppraisal, digests: list[str]) -> dic
         "id": appraisal_id,
         "state": verdict.state.value,
         "provisional": verdict.provisional,
-        "reasons": [{"code": r.code, "message": r.message, "photo": r.photo} for r in verdict.reasons],
+        "reasons": [
+            {
+                "code": r.code,
+                "message": r.message,
+                "photo": r.photo,
+                **({"public": r.public} if r.public else {}),
+            }
+            for r in verdict.reasons
+        ],
         "reviewers": {
             name: {
                 "score": score,
@@ -95,6 +105,14 @@ def _blind(row: Appraisal) -> BlindAppraisalOut:
             "declared_value": row.declared_value,
         }
     )
+
+
+def _shown(row: Appraisal, caller: ApiKey, settings: Settings) -> dict[str, Any]:
+    """The full appraisal, or an appraiser's view without the reviewers' numbers (serving.disclosure)."""
+    body = _out(row)
+    if caller.role == "appraiser" and not settings.appraiser_sees_scores:
+        return for_appraiser(body)
+    return body
 
 
 def _out(row: Appraisal) -> dict[str, Any]:
@@ -209,7 +227,7 @@ def create_appraisal(
             },
         )
         session.flush()
-        return _out(row)
+        return _shown(row, caller, settings)
 
 
 @router.get("", response_model=list[AppraisalOut])
@@ -235,7 +253,7 @@ def list_appraisals(
     if until is not None:
         query = query.where(Appraisal.created_at < _utc(until))
     with reading(state.sessions) as session:
-        return [_out(row) for row in session.scalars(query)]
+        return [_shown(row, caller, state.settings) for row in session.scalars(query)]
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -264,7 +282,7 @@ def _load(state: State, appraisal_id: str, caller: ApiKey) -> tuple[Appraisal, A
 def get_appraisal(appraisal_id: str, state: State, caller: Viewer) -> dict[str, Any] | BlindAppraisalOut:
     """The whole appraisal; an expert or arbiter who has not yet reviewed it gets the blind view."""
     row, access = _load(state, appraisal_id, caller)
-    return _blind(row) if access == "blind" else _out(row)
+    return _blind(row) if access == "blind" else _shown(row, caller, state.settings)
 
 
 def _stored_photo(state: State, appraisal_id: str, index: int, caller: ApiKey) -> tuple[Photo, Access]:
@@ -309,6 +327,10 @@ def heatmap(appraisal_id: str, index: int, state: State, caller: Viewer) -> Resp
     stored, access = _stored_photo(state, appraisal_id, index, caller)
     if access == "blind":
         raise Problem(403, "the evidence map is shown once you have submitted your review", "blind-review")
+    if caller.role == "appraiser" and not state.settings.appraiser_sees_scores:
+        raise Problem(
+            403, "evidence maps are shown to experts (SECONDLOOK_APPRAISER_SEES_SCORES)", "scores-withheld"
+        )
     if stored.heatmap_sha256 is None:
         raise Problem(
             404,

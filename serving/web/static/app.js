@@ -360,7 +360,7 @@ function reviewersTable(appraisal) {
       "tr",
       {},
       el("th", { scope: "row" }, words(name)),
-      el("td", {}, percent(reviewer.score)),
+      el("td", {}, reviewer.score == null ? "—" : percent(reviewer.score)),
       el("td", {}, reviewer.decision ? words(reviewer.decision) : "—"),
       el("td", {}, `${reviewer.model.name || ""} ${reviewer.model.version || ""}`.trim()),
     ),
@@ -486,6 +486,9 @@ async function renderResult(appraisal, localUrls = []) {
     el("div", { class: "cards" }, appraisal.photos.map((p, i) => photoCard(appraisal.id, p, localUrls[i]))),
     conditionReport(appraisal.condition),
     reviewersTable(appraisal),
+    appraisal.scores_withheld
+      ? el("p", { class: "hint" }, "The reviewers' scores and evidence maps are shown to the experts, not here.")
+      : null,
     el("p", { class: "hint" }, `Timings: ${timings}`),
   );
   for (const name of ["appraise", "history", "queue"]) show(`#${name}`, false);
