@@ -65,16 +65,19 @@ def advance_anchor(path: Path, key: bytes, entries: int, head: str, first_keyed:
     """Record a chain of `entries` ending in `head`, unless the anchor already records a longer one.
 
     Called after commit, so commits that finish out of order never move the anchor back.
-    `first_keyed`: the first entry the committing transaction made with the key; it becomes
-    `keyed_from` when this is the first anchor."""
+    `first_keyed`: the first entry the committing transaction made with the key. `keyed_from`
+    is the lowest one any commit reported: the commit of entry 1 can finish after that of
+    entry 2, and must still lower it (otherwise entry 1 would be checked as unkeyed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with _LOCK, open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             current = read_anchor(path, key)
+            keyed_from = first_keyed if current is None else min(current.keyed_from, first_keyed)
             if current is not None and current.entries >= entries:
-                return
-            keyed_from = current.keyed_from if current is not None else first_keyed
+                if keyed_from == current.keyed_from:
+                    return
+                entries, head = current.entries, current.head
             body = {
                 "format": ANCHOR_FORMAT,
                 "entries": entries,
