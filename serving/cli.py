@@ -366,14 +366,13 @@ def audit() -> None:
 def verify() -> None:
     """Check the whole chain; exit 1 naming the first entry that does not fit."""
     from serving.settings import Settings
-    from serving.store.audit import verify_chain
+    from serving.store.audit import CONFIG, verify_chain
     from serving.store.db import reading
     from serving.store.reconcile import reconcile
 
-    settings = Settings()
-    sessions = _store_sessions(settings, create_audit_key=False)  # the database first, then the key
-    config = settings.audit_config(create_key=False)
+    sessions = _store_sessions(Settings(), create_audit_key=False)  # the database first, then the key
     with reading(sessions) as session:
+        config = session.info[CONFIG]  # the key and anchor the sessions were configured with
         report = verify_chain(session, config)
         mismatches = reconcile(session)
     if not report.ok:

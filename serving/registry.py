@@ -41,9 +41,13 @@ class RegistryError(ValueError):
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+def is_safe_name(value: str) -> bool:
+    return bool(SAFE_NAME.fullmatch(value)) and ".." not in value
+
+
 def check_name(value: str, what: str) -> str:
     """`value` when it is a safe folder name, else a RegistryError naming `what` it is."""
-    if not SAFE_NAME.fullmatch(value) or ".." in value:
+    if not is_safe_name(value):
         raise RegistryError(
             f"{what} {value!r} is not allowed: use letters, digits, '.', '_' and '-' "
             "(up to 64, starting with a letter or digit, no '..')"
@@ -118,7 +122,7 @@ def resolve_bundle(reference: str | Path, root: Path | None = None) -> Path:
     else:
         path = Path(text)
         parts = path.parts
-        registered = len(parts) == 2 and all(SAFE_NAME.fullmatch(p) and ".." not in p for p in parts)
+        registered = len(parts) == 2 and all(is_safe_name(p) for p in parts)
         candidates = [root / path, path] if registered else [path]
     for candidate in candidates:
         if (candidate / MODEL_FILE).is_file() or (candidate.suffix == ".onnx" and candidate.is_file()):

@@ -48,6 +48,31 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> No
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def create_key(env: dict[str, str], role: str, name: str, person: str | None = None) -> str:
+    """A new API key's secret, made with `secondlook keys create` in `env`'s deployment."""
+    command = [sys.executable, "-m", "secondlook.cli", "keys", "create", "--role", role, "--name", name]
+    if person is not None:
+        command += ["--person", person]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.split()[-1]
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
+    """`secondlook serve` on 127.0.0.1:`port` in its own process group, once it is ready."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "secondlook.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/readyz", server)
+    except BaseException:
+        stop_servers([server])  # never leave a half-started server behind
+        raise
+    return server
+
+
 def _item_photos(context: BenchContext) -> list[tuple[str, bytes]]:
     from data.manifest import resolve_image_path
 
@@ -111,23 +136,8 @@ def _ours(
         "SECONDLOOK_POLICY_PATH": "configs/verdict.yaml",
         "SECONDLOOK_UPLOADS_PER_MINUTE": str(10**9),  # the load is the point, not the rate limit
     }
-    cli = [sys.executable, "-m", "secondlook.cli"]
-    created = subprocess.run(
-        [*cli, "keys", "create", "--role", "appraiser", "--name", "bench"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = created.stdout.split()[-1]
-    server = subprocess.Popen(
-        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    _wait_ready(f"http://127.0.0.1:{port}/readyz", server)
+    key = create_key(env, "appraiser", "bench")
+    server = start_server(env, port)
     url = f"http://127.0.0.1:{port}/v1/appraisals"
 
     def send(session: requests.Session) -> bool:

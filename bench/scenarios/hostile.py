@@ -17,8 +17,6 @@ import json
 import os
 import random
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +29,7 @@ from PIL import Image
 
 from bench.context import BenchContext
 from bench.result import Goal, ScenarioResult
-from bench.scenarios.api import _free_port, _item_photos, _wait_ready, stop_servers
+from bench.scenarios.api import _free_port, _item_photos, create_key, start_server, stop_servers
 
 RSS_LIMIT_GIB = 1.5
 HOSTILE_CLIENTS = 4
@@ -151,21 +149,11 @@ def _hostile(host: str, port: int, stop: threading.Event, tally: Tally) -> None:
 
 
 def _keys(env: dict[str, str], clients: int) -> list[dict[str, str]]:
-    cli = [sys.executable, "-m", "secondlook.cli", "keys", "create"]
-    keys = []
-    for n in range(clients):
-        pair = {}
-        for role in ("appraiser", "expert"):
-            created = subprocess.run(
-                [*cli, "--role", role, "--name", f"load {role} {n}", "--person", f"{role}-{n}"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            pair[role] = created.stdout.split()[-1]
-        keys.append(pair)
-    return keys
+    """Per client an appraiser key and an expert key, of two different persons."""
+    return [
+        {role: create_key(env, role, f"load {role} {n}", f"{role}-{n}") for role in ("appraiser", "expert")}
+        for n in range(clients)
+    ]
 
 
 def run(context: BenchContext) -> ScenarioResult:
@@ -185,16 +173,9 @@ def run(context: BenchContext) -> ScenarioResult:
         }
         keys = _keys(env, clients)
         port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "secondlook.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        server = start_server(env, port)
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_ready(f"{url}/readyz", server)
             deadline = time.monotonic() + seconds
 
             def legit(n: int) -> None:

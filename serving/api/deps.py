@@ -49,9 +49,9 @@ class ServiceState:
     photos: PhotoStore
     panel: ReviewerPanel | None
     limiter: RateLimiter
-    batcher: MicroBatcher | None = None  # concurrent uploads share inference batches
     # Requests decoding photos at once (serving.api.uploads): decoding is CPU and memory bound.
-    decode_slots: threading.Semaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
+    decode_slots: threading.Semaphore
+    batcher: MicroBatcher | None = None  # concurrent uploads share inference batches
 
 
 def get_state(request: Request) -> ServiceState:

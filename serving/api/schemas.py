@@ -8,12 +8,12 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel
 
 
-def _as_utc(moment: dt.datetime) -> dt.datetime:
+def as_utc(moment: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes; the API always answers RFC 3339 with an offset."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
 
-UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+UtcDateTime = Annotated[dt.datetime, AfterValidator(as_utc)]
 
 
 class ReasonOut(BaseModel):

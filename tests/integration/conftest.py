@@ -72,3 +72,17 @@ def deployment(
     policy["quality"]["min_side_px"] = 128  # the tiny benchmark's photos are 128 px
     (root / "verdict.yaml").write_text(yaml.safe_dump(policy))
     return root
+
+
+@pytest.fixture
+def settings(deployment: Path, tmp_path: Path):
+    """Settings of an in-process app (`TestClient(create_app(settings))`): the smoke reviewers and
+    a SQLite file of this test's own."""
+    from serving.settings import Settings
+
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        photo_store=tmp_path / "photos",
+        models_dir=deployment / "models",
+        policy_path=deployment / "verdict.yaml",
+    )

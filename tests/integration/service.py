@@ -14,6 +14,23 @@ from pathlib import Path
 import pytest
 import requests
 
+from data.manifest import read_manifest, resolve_image_path
+
+
+def item_photos(manifest: Path, position: int = 0) -> list[tuple[str, bytes]]:
+    """(view, bytes) of each photo of the manifest's item at `position` (0: the first, -1: the last)."""
+    frame = read_manifest(manifest)
+    item = frame[frame["item_id"] == frame["item_id"].iloc[position]]
+    return [
+        (v, resolve_image_path(manifest, p).read_bytes())
+        for v, p in zip(item["view"], item["image_path"], strict=False)
+    ]
+
+
+def upload_files(photos: list[tuple[str, bytes]]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """The multipart `photos` parts of an upload of these (view, bytes) photos."""
+    return [("photos", (f"p{i}.jpg", data, "image/jpeg")) for i, (_, data) in enumerate(photos)]
+
 
 def free_port() -> int:
     with socket.socket() as s:

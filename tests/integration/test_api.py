@@ -14,8 +14,8 @@ import pytest
 import requests
 from PIL import Image
 
-from data.manifest import read_manifest, resolve_image_path
-from tests.integration.service import free_port, running_service, wait_until_ready
+from data.manifest import read_manifest
+from tests.integration.service import free_port, item_photos, running_service, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -38,15 +38,6 @@ def service(
         yield service
 
 
-def _item_photos(manifest: Path) -> list[tuple[str, bytes]]:
-    frame = read_manifest(manifest)
-    first = frame[frame["item_id"] == frame["item_id"].iloc[0]]
-    return [
-        (v, resolve_image_path(manifest, p).read_bytes())
-        for v, p in zip(first["view"], first["image_path"], strict=False)
-    ]
-
-
 def _post(service, photos, views=None, key="appraiser", **fields):
     files = [("photos", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
     data = [("views", v) for v in views or []] + list(fields.items())
@@ -57,7 +48,7 @@ def _post(service, photos, views=None, key="appraiser", **fields):
 
 
 def test_an_appraiser_gets_a_verdict_with_findings_heatmaps_and_an_audit_entry(service) -> None:
-    photos = _item_photos(service["manifest"])
+    photos = item_photos(service["manifest"])
     response = _post(service, [b for _, b in photos], [v for v, _ in photos], declared_value="1200")
     assert response.status_code == 201, response.text
     body = response.json()
@@ -83,7 +74,7 @@ def test_an_appraiser_gets_a_verdict_with_findings_heatmaps_and_an_audit_entry(s
 
 
 def test_missing_views_are_unable_to_verify(service) -> None:
-    photos = _item_photos(service["manifest"])
+    photos = item_photos(service["manifest"])
     response = _post(service, [photos[1][1]], [photos[1][0]])
     assert response.status_code == 201, response.text
     body = response.json()
@@ -107,7 +98,7 @@ def _png16() -> bytes:
 )
 def test_bad_uploads_get_problem_details_not_server_errors(service, payload, status, code) -> None:
     if payload is None:
-        payload = _item_photos(service["manifest"])[0][1][:300]
+        payload = item_photos(service["manifest"])[0][1][:300]
     response = _post(service, [payload])
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -121,7 +112,7 @@ def test_a_16_bit_png_is_decoded_not_refused(service) -> None:
 
 
 def test_keys_and_roles_are_enforced(service) -> None:
-    photos = [_item_photos(service["manifest"])[0][1]]
+    photos = [item_photos(service["manifest"])[0][1]]
     assert _post(service, photos, key=None).status_code == 401
     forbidden = _post(service, photos, key="expert")
     assert forbidden.status_code == 403 and forbidden.json()["type"].endswith("forbidden")
@@ -131,7 +122,7 @@ def test_keys_and_roles_are_enforced(service) -> None:
 
 
 def test_bad_form_fields_are_named(service) -> None:
-    photos = [_item_photos(service["manifest"])[0][1]]
+    photos = [item_photos(service["manifest"])[0][1]]
     unknown_view = _post(service, photos, ["side"])
     assert unknown_view.status_code == 422 and "unknown view side" in unknown_view.json()["detail"]
     negative = _post(service, photos, declared_value="-5")
@@ -150,7 +141,7 @@ def _as(service, who: str) -> dict[str, str]:
 
 def _referred(service) -> str:
     """A new appraisal that awaits expert review (the smoke reviewers are never sure)."""
-    photos = _item_photos(service["manifest"])
+    photos = item_photos(service["manifest"])
     body = _post(service, [b for _, b in photos], [v for v, _ in photos]).json()
     assert body["state"] == "REFER_TO_EXPERT" and body["status"] == "awaiting_review", body
     return body["id"]
@@ -158,19 +149,14 @@ def _referred(service) -> str:
 
 def test_a_repeated_upload_of_an_item_is_linked_to_the_earlier_ones(service) -> None:
     first = _referred(service)
-    photos = _item_photos(service["manifest"])
+    photos = item_photos(service["manifest"])
     again = _post(service, [b for _, b in photos], [v for v, _ in photos]).json()
     assert again["state"] == "REFER_TO_EXPERT"
     repeated = [r for r in again["reasons"] if r["code"] == "repeated_upload"]
     assert repeated and first in repeated[0]["message"], again["reasons"]
     # A retake after "unable to verify" is what that answer asked for: not a repeat. (The
     # manifest's last item, which no other test uploads.)
-    frame = read_manifest(service["manifest"])
-    last = frame[frame["item_id"] == frame["item_id"].iloc[-1]]
-    other = [
-        (v, resolve_image_path(service["manifest"], p).read_bytes())
-        for v, p in zip(last["view"], last["image_path"], strict=True)
-    ]
+    other = item_photos(service["manifest"], -1)
     unable = _post(service, [b for v, b in other if v == "overall"], ["overall"]).json()
     assert unable["state"] == "UNABLE_TO_VERIFY", unable["reasons"]
     retaken = _post(service, [b for _, b in other], [v for v, _ in other]).json()
@@ -218,7 +204,7 @@ def test_review_rules_compare_persons_not_keys(service) -> None:
 
     dana_shop, dana_expert = key("dana shop", "appraiser", "dana"), key("dana review", "expert", "dana")
     eve_1, eve_2 = key("eve laptop", "expert", "eve"), key("eve phone", "expert", "eve")
-    photos = _item_photos(service["manifest"])
+    photos = item_photos(service["manifest"])
     files = [("photos", (f"p{i}.jpg", b, "image/jpeg")) for i, (_, b) in enumerate(photos)]
     upload = requests.post(
         f"{url}/v1/appraisals",
@@ -313,7 +299,7 @@ def test_reviewers_get_only_photos_and_findings_until_they_have_reviewed(service
     listed = requests.get(f"{url}/v1/appraisals", headers=as_expert, timeout=30).json()
     assert item not in [a["id"] for a in listed]  # no browsing of customers' appraisals
     # an item that is not in the expert's queue (sent back for new photos) is not theirs to see
-    photos = _item_photos(service["manifest"])
+    photos = item_photos(service["manifest"])
     retake = _post(service, [photos[1][1]], [photos[1][0]]).json()["id"]
     for path in (f"/v1/appraisals/{retake}", f"/v1/appraisals/{retake}/photos/1"):
         assert requests.get(f"{url}{path}", headers=as_expert, timeout=30).status_code == 404
@@ -444,7 +430,7 @@ def test_a_chunked_body_is_counted_as_it_streams_and_stopped_at_the_limit(servic
 
 
 def test_a_form_holds_no_more_parts_than_an_appraisal_needs(service) -> None:
-    photos = _item_photos(service["manifest"])
+    photos = item_photos(service["manifest"])
     many_fields = _post(service, [photos[0][1]], views=["overall"] * 200)
     assert many_fields.status_code == 400, many_fields.text
     assert "fields" in many_fields.json()["detail"].lower()
@@ -529,7 +515,7 @@ def test_a_server_killed_during_a_burst_of_writes_leaves_a_consistent_database(
         )
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(url, victim, tmp_path / "victim.log")
-        photos = _item_photos(service["manifest"])
+        photos = item_photos(service["manifest"])
         files = [("photos", (f"p{i}.jpg", b, "image/jpeg")) for i, (_, b) in enumerate(photos)]
         data = [("views", v) for v, _ in photos]
         created: list[str] = []

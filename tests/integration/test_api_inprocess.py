@@ -13,16 +13,7 @@ from serving.api.app import create_app
 from serving.settings import Settings
 from serving.store.db import open_database, session_factory, transaction
 from serving.store.keys import create_key
-
-
-@pytest.fixture
-def settings(deployment: Path, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-        photo_store=tmp_path / "photos",
-        models_dir=deployment / "models",
-        policy_path=deployment / "verdict.yaml",
-    )
+from tests.integration.service import item_photos, upload_files
 
 
 def test_a_server_error_gets_a_request_id_a_log_line_and_a_metric(
@@ -94,22 +85,18 @@ def test_appraisers_get_the_verdict_without_the_reviewers_numbers_by_default(
     close a photo came to passing: withheld from appraisers unless the deployment says otherwise."""
     import re
 
-    from data.manifest import read_manifest, resolve_image_path
-
     sessions = session_factory(open_database(settings.database_url, migrate=True))
     with transaction(sessions) as session:
         _, appraiser = create_key(session, "shop", "appraiser")
         _, admin = create_key(session, "ops", "admin")
-    frame = read_manifest(tiny_manifest)
-    first = frame[frame["item_id"] == frame["item_id"].iloc[0]]
-    files = [
-        ("photos", (f"p{i}.jpg", resolve_image_path(tiny_manifest, p).read_bytes(), "image/jpeg"))
-        for i, p in enumerate(first["image_path"])
-    ]
+    photos = item_photos(tiny_manifest)
     with TestClient(create_app(settings)) as client:
         as_appraiser = {"Authorization": f"Bearer {appraiser}"}
         upload = client.post(
-            "/v1/appraisals", files=files, data={"views": list(first["view"])}, headers=as_appraiser
+            "/v1/appraisals",
+            files=upload_files(photos),
+            data={"views": [v for v, _ in photos]},
+            headers=as_appraiser,
         )
         assert upload.status_code == 201, upload.text
         shown = upload.json()

@@ -10,27 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
-from data.manifest import read_manifest, resolve_image_path
 from serving.api.app import create_app
 from serving.settings import Settings
 from serving.store import audit
 from serving.store.db import open_database, session_factory, transaction
 from serving.store.keys import create_key
 from serving.store.models import AuditEntry
-
-
-@pytest.fixture
-def settings(deployment: Path, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-        photo_store=tmp_path / "photos",
-        models_dir=deployment / "models",
-        policy_path=deployment / "verdict.yaml",
-    )
+from tests.integration.service import item_photos, upload_files
 
 
 def _verify(settings: Settings) -> subprocess.CompletedProcess[str]:
@@ -57,17 +46,12 @@ def _reviewed_appraisal(settings: Settings, manifest: Path) -> tuple[str, dict[s
         for name, role in (("shop", "appraiser"), ("ana", "expert"), ("ben", "expert")):
             row, secrets[name] = create_key(session, name, role)
             ids[name] = row.id
-    frame = read_manifest(manifest)
-    first = frame[frame["item_id"] == frame["item_id"].iloc[0]]
-    files = [
-        ("photos", (f"p{i}.jpg", resolve_image_path(manifest, p).read_bytes(), "image/jpeg"))
-        for i, p in enumerate(first["image_path"])
-    ]
+    photos = item_photos(manifest)
     with TestClient(create_app(settings)) as client:
         upload = client.post(
             "/v1/appraisals",
-            files=files,
-            data={"views": list(first["view"])},
+            files=upload_files(photos),
+            data={"views": [v for v, _ in photos]},
             headers={"Authorization": f"Bearer {secrets['shop']}"},
         )
         assert upload.status_code == 201 and upload.json()["status"] == "awaiting_review", upload.text

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from data.decode import decode_image
 from serving.api.deps import State, require, reviewed_by, same_person
 from serving.api.problems import Problem
-from serving.api.schemas import AppraisalOut, BlindAppraisalOut
+from serving.api.schemas import AppraisalOut, BlindAppraisalOut, as_utc
 from serving.api.uploads import decode_uploads
 from serving.disclosure import for_appraiser
 from serving.heatmap import heatmap_jpeg
@@ -249,15 +249,11 @@ def list_appraisals(
     if verdict is not None:
         query = query.where(Appraisal.ai_state == verdict.value)
     if since is not None:
-        query = query.where(Appraisal.created_at >= _utc(since))
+        query = query.where(Appraisal.created_at >= as_utc(since))
     if until is not None:
-        query = query.where(Appraisal.created_at < _utc(until))
+        query = query.where(Appraisal.created_at < as_utc(until))
     with reading(state.sessions) as session:
         return [_shown(row, caller, state.settings) for row in session.scalars(query)]
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _load(state: State, appraisal_id: str, caller: ApiKey) -> tuple[Appraisal, Access]:

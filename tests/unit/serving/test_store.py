@@ -214,16 +214,21 @@ def test_readers_take_no_write_lock_and_writers_do(factory, database_url: str) -
         assert not _another_writer_can_start(database_url)
 
 
-def test_concurrent_writers_never_fork_the_chain(factory) -> None:
-    """Eight threads appending at once: each append chains onto the one before, none is lost."""
+def _append_concurrently(factory, workers: int = 8, each: int = 6) -> None:
+    """`workers` threads, each appending `each` entries in transactions of their own."""
 
     def append_some(worker: int) -> None:
-        for k in range(6):
+        for k in range(each):
             with transaction(factory) as session:
                 audit.append(session, f"key:{worker}", "appraisal.created", f"w{worker}-{k}", {"k": k})
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(append_some, range(8)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(append_some, range(workers)))
+
+
+def test_concurrent_writers_never_fork_the_chain(factory) -> None:
+    """Eight threads appending at once: each append chains onto the one before, none is lost."""
+    _append_concurrently(factory)
     report = _report(factory)
     assert report.ok and report.entries == 48, report.problem
 
@@ -232,14 +237,7 @@ def test_concurrent_keyed_writers_leave_the_anchor_at_the_head(factory, tmp_path
     """Commits finish out of order; the anchor, written after each, still ends at the last entry."""
     config = audit.AuditConfig(b"k" * 32, tmp_path / "anchor.json")
     keyed = audit.configure(factory, config)
-
-    def append_some(worker: int) -> None:
-        for k in range(6):
-            with transaction(keyed) as session:
-                audit.append(session, f"key:{worker}", "appraisal.created", f"w{worker}-{k}", {"k": k})
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(append_some, range(8)))
+    _append_concurrently(keyed)
     with reading(keyed) as session:
         report = audit.verify_chain(session, config)
         plain = audit.verify_chain(session)  # without the key the keyed entries do not verify
