@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench.run import SCENARIOS
+from bench.scenarios import SCENARIOS
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:

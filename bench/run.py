@@ -14,17 +14,8 @@ import pandas as pd
 
 from bench.context import BenchContext, machine
 from bench.result import ScenarioResult
+from bench.scenarios import SCENARIOS
 from data.atomic import atomic_write_text
-
-SCENARIOS = {  # name -> module in bench.scenarios (imported only when run)
-    "inference": "inference",
-    "roofline": "roofline",
-    "rescore": "rescore",
-    "api": "api",
-    "training": "training",
-    "coldstart": "coldstart",
-    "hostile": "hostile",
-}
 
 
 def table(result: ScenarioResult) -> str:

@@ -61,6 +61,19 @@ def score_items(bundle: Bundle, manifest: Path, split: str, batch_size: int = 16
     )
 
 
+def panel_scores(
+    bundles: dict[str, Bundle], manifest: Path, split: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each reviewer's P(counterfeit) per labelled item, all in one item order, and the labels
+    (1 counterfeit). Thresholds fitted on scores of different items would mean nothing."""
+    tables = {name: score_items(bundle, manifest, split) for name, bundle in bundles.items()}
+    first = next(iter(tables.values()))
+    for name, table in tables.items():
+        if list(table["item_id"]) != list(first["item_id"]):
+            raise ValueError(f"reviewer {name} scored other items than the others")
+    return {name: t["p_counterfeit"].to_numpy() for name, t in tables.items()}, first["label"].to_numpy()
+
+
 Z_95 = 1.6449  # one-sided 95%
 
 

@@ -17,7 +17,17 @@ from serving.batch.items import InventoryItem
 from serving.batch.output import RunFolder
 from serving.batch.prepare import ItemFailure, ItemPreparer, PreparedItem, init_worker, prepare_in_worker
 from serving.batch.rows import judged_rows
+from serving.bundle import usable_cores
 from serving.runner import ReviewerPanel
+
+
+def share_cores(workers: int | None, inference_threads: int | None) -> tuple[int, int]:
+    """Decoding processes and onnxruntime threads for this machine's cores: by default a
+    quarter of the cores decode and the rest infer. Over-subscribing them is slower than
+    decoding in this process (measured: 2 cores, one worker, 0.68x of the models alone)."""
+    cores = usable_cores()
+    workers = cores // 4 if workers is None else workers
+    return workers, inference_threads or max(1, cores - workers)
 
 
 @dataclass(frozen=True)

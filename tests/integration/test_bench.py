@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import SCENARIOS
+from bench.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.slow
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from data.manifest import read_manifest, write_manifest
+from secondlook.cli import SUBCOMMANDS
 
 HEAVY_MODULES = ("torch", "onnxruntime", "pandas", "numpy", "timm", "mlflow", "fastapi", "PIL")
 
@@ -22,7 +23,9 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.mark.parametrize("args", [["--help"], ["data", "--help"], ["data", "synth", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["data", "synth", "--help"], *([name, "--help"] for name in sorted(SUBCOMMANDS))]
+)
 def test_help_answers_without_importing_heavy_modules(args: list[str]) -> None:
     probe = (
         "import sys, runpy; sys.argv = ['secondlook', *sys.argv[1:]]\n"

@@ -1,0 +1,76 @@
+"""`secondlook models`: list, show and promote bundles in the registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.group()
+@click.option(
+    "--models-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of bundles and registry.json (default: $SECONDLOOK_MODELS_DIR or ./models).",
+)
+@click.pass_context
+def models(ctx: click.Context, models_dir: Path | None) -> None:
+    """The model registry: which bundle is champion or challenger."""
+    ctx.obj = models_dir
+
+
+@models.command("list")
+@click.pass_obj
+def list_models(root: Path | None) -> None:
+    """Every bundle with its aliases."""
+    from serving.registry import list_bundles, models_dir
+
+    refs = list_bundles(root)
+    if not refs:
+        click.echo(f"no bundles in {root or models_dir()}; make one with `secondlook export`")
+        return
+    for ref in refs:
+        aliases = f"  [{', '.join(ref.aliases)}]" if ref.aliases else ""
+        click.echo(f"{ref.name}/{ref.version}{aliases}  {ref.path}")
+
+
+@models.command()
+@click.argument("reference")
+@click.pass_obj
+def show(root: Path | None, reference: str) -> None:
+    """A bundle's metadata: NAME/VERSION, NAME@ALIAS or a folder."""
+    from serving.registry import open_bundle
+
+    bundle = open_bundle(reference, root)
+    meta = bundle.metadata
+    summary = {
+        "bundle": str(bundle.directory),
+        "name": meta.get("name"),
+        "version": meta.get("version"),
+        "backbone": meta.get("backbone"),
+        "taxonomy": meta["taxonomy"],
+        "preprocess": meta["preprocess"],
+        "temperatures": meta["temperatures"],
+        "metrics": meta.get("metrics", {}),
+        "quantization": meta.get("quantization"),
+        "mlflow_run_id": meta.get("mlflow_run_id"),
+        "git_sha": meta.get("git_sha"),
+        "graph_sha256": meta["graph_sha256"],
+        "providers": bundle.session.get_providers(),
+    }
+    click.echo(json.dumps(summary, indent=2))
+
+
+@models.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--alias", type=click.Choice(["champion", "challenger"]), required=True)
+@click.pass_obj
+def promote(root: Path | None, name: str, version: str, alias: str) -> None:
+    """Point NAME@ALIAS at models/NAME/VERSION (checked, then written atomically)."""
+    from serving.registry import promote as run_promote
+
+    path = run_promote(name, version, alias, root)
+    click.echo(f"{name}@{alias} -> {path}")
