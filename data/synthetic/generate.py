@@ -30,8 +30,9 @@ from data.splits import split_for_item
 from data.synthetic.config import GENERATOR_VERSION, SynthConfig
 from data.synthetic.photo import develop, sample_shot
 from data.synthetic.spec import ItemSpec, sample_item
+from data.synthetic.studio import Context
 from data.synthetic.textures import TextureBank
-from data.synthetic.views import RENDERERS, Context
+from data.synthetic.views import RENDERERS
 from data.taxonomy import Taxonomy, load_taxonomy
 
 SUMMARY_NAME = "benchmark.json"

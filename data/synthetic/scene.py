@@ -17,6 +17,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 SUPERSAMPLE = 2
 
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+Draw = Callable[[ImageDraw.ImageDraw, float], None]  # draws in white at scale s (see `coverage`)
+
 
 @dataclass
 class Light:
@@ -99,6 +102,25 @@ class Scene:
 
     def light(self, light: Light, relief: float = 6.0) -> np.ndarray:
         """Shade the layers into linear RGB in [0, ~1.2] (float32, in-place arithmetic for speed)."""
+        nx, ny, nz = self._normals(relief)
+        lx, ly, lz = (float(v) for v in light.vector)
+        diffuse = nx * lx
+        diffuse += ny * ly
+        diffuse += nz * lz
+        np.clip(diffuse, 0.0, 1.0, out=diffuse)
+        specular = self._specular(nx, ny, nz, (lx, ly, lz))
+        shade = diffuse * (1 - light.ambient)
+        shade += light.ambient
+        gain = self._metal_gain(shade, diffuse, (nx, ny, nz))
+        colour = self.albedo * gain[..., None]
+        highlight = self.albedo * (self.metal * 0.2)[..., None]
+        highlight += 0.8
+        highlight *= specular[..., None]
+        colour += highlight
+        return colour
+
+    def _normals(self, relief: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit surface normals of the height field, exaggerated by `relief`."""
         gy, gx = np.gradient(self.height)
         nx = gx
         nx *= -relief
@@ -111,12 +133,13 @@ class Scene:
         np.reciprocal(nz, out=nz)
         nx *= nz
         ny *= nz
-        lx, ly, lz = (float(v) for v in light.vector)
-        diffuse = nx * lx
-        diffuse += ny * ly
-        diffuse += nz * lz
-        np.clip(diffuse, 0.0, 1.0, out=diffuse)
-        # Blinn-Phong half vector with the viewer straight above; leather ^8, metal ^32.
+        return nx, ny, nz
+
+    def _specular(
+        self, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray, light: tuple[float, float, float]
+    ) -> np.ndarray:
+        """Blinn-Phong highlight with the viewer straight above; leather ^8, metal ^32, times gloss."""
+        lx, ly, lz = light
         hn = float(np.sqrt(lx * lx + ly * ly + (lz + 1.0) ** 2))
         d = nx * (lx / hn)
         d += ny * (ly / hn)
@@ -132,33 +155,35 @@ class Scene:
         d32 += d
         specular = d32
         specular *= self.gloss
-        shade = diffuse * (1 - light.ambient)
-        shade += light.ambient
-        gain = shade
-        # Metal reflects a fake environment; only computed where there is metal.
+        return specular
+
+    def _metal_gain(
+        self, shade: np.ndarray, diffuse: np.ndarray, normals: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> np.ndarray:
+        """The diffuse `shade`, blended by metalness toward a fake environment reflection.
+
+        Only computed where there is metal; without metal, `shade` itself is returned.
+        """
         box = bounding_box(self.metal)
-        if box is not None:
-            env = nx[box] * 3.2
-            env += ny[box] * 2.1
-            env += nz[box] * 1.3
-            env += 0.3 - 1.3
-            np.sin(env, out=env)
-            env *= 0.45 * 0.9
-            env += 0.5 * 0.9  # 0.9 * environment
-            half_diffuse = diffuse[box] * 0.5
-            half_diffuse += 0.5
-            env *= half_diffuse
-            env += 0.25  # metallic gain
-            env -= shade[box]
-            env *= self.metal[box]
-            gain = shade.copy()
-            gain[box] += env  # blended by metalness
-        colour = self.albedo * gain[..., None]
-        highlight = self.albedo * (self.metal * 0.2)[..., None]
-        highlight += 0.8
-        highlight *= specular[..., None]
-        colour += highlight
-        return colour
+        if box is None:
+            return shade
+        nx, ny, nz = normals
+        env = nx[box] * 3.2
+        env += ny[box] * 2.1
+        env += nz[box] * 1.3
+        env += 0.3 - 1.3
+        np.sin(env, out=env)
+        env *= 0.45 * 0.9
+        env += 0.5 * 0.9  # 0.9 * environment
+        half_diffuse = diffuse[box] * 0.5
+        half_diffuse += 0.5
+        env *= half_diffuse
+        env += 0.25  # metallic gain
+        env -= shade[box]
+        env *= self.metal[box]
+        gain = shade.copy()
+        gain[box] += env  # blended by metalness
+        return gain
 
 
 def bounding_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
@@ -174,7 +199,7 @@ def bounding_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
     )
 
 
-def coverage(size: int, draw: Callable[[ImageDraw.ImageDraw, float], None], blur: float = 0.0) -> np.ndarray:
+def coverage(size: int, draw: Draw, blur: float = 0.0) -> np.ndarray:
     """Antialiased coverage mask: `draw(d, s)` draws in white at scale s = SUPERSAMPLE.
 
     Only the drawn bounding box is downsampled (and blurred), which keeps small shapes cheap.

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.synthetic.config import Difficulty
+from data.synthetic.cues import Workmanship, apply_cue
 from data.taxonomy import Taxonomy
 
 
@@ -123,26 +124,6 @@ class ItemSpec:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def _misspell(word: str, rng: np.random.Generator) -> str:
-    """One plausible slip: swapped, dropped, doubled or look-alike letter. Always differs."""
-    lookalike = {"E": "F", "O": "Q", "I": "L", "N": "M", "C": "G", "A": "R", "L": "I", "R": "P", "S": "5"}
-    letters = [i for i, ch in enumerate(word) if ch.isalpha()]
-    for _ in range(20):
-        kind = rng.integers(4)
-        i = int(rng.choice(letters[:-1] if len(letters) > 1 else letters))
-        if kind == 0 and i + 1 < len(word) and word[i] != word[i + 1] and word[i + 1].isalpha():
-            out = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
-        elif kind == 1 and len(letters) > 3:
-            out = word[:i] + word[i + 1 :]
-        elif kind == 2:
-            out = word[:i] + word[i] + word[i:]
-        else:
-            out = word[:i] + lookalike.get(word[i], "E" if word[i] != "E" else "F") + word[i + 1 :]
-        if out != word:
-            return out
-    return word + word[-1]
-
-
 def stamp_lines(brand: Brand, stamp_type: str, code: str) -> tuple[str, ...]:
     if stamp_type in ("heat_stamp", "foil_stamp"):
         return (brand.name, brand.city, brand.made_in)
@@ -175,76 +156,15 @@ def sample_item(
     code = f"{''.join(rng.choice(list('ABCDEFHJKLMNPRSTUVWXYZ'), 2))}{rng.integers(1000, 9999)}"
 
     # Natural, label-free variation of the genuine article.
-    stamp = StampStyle(
-        tracking=brand.tracking * (1 + rng.normal(0, 0.08)),
-        drift=abs(rng.normal(0.004, 0.002)),
-        depth=float(rng.uniform(0.9, 1.1)),
-        lines=stamp_lines(brand, stamp_type, code),
-    )
-    finish = np.array(FINISH_RGB[hardware_finish]) * (1 + rng.normal(0, 0.012, 3))
-    engraving_offset = tuple(rng.normal(0, 0.006, 2))
-    engraving_rotation = float(rng.normal(0, 0.5))
-    stitch_pitch = float(rng.uniform(0.032, 0.040))
-    stitch_jitter = float(rng.uniform(0.02, 0.05))
-    edge_roughness = 0.0
-    phillips = False
+    stamp = _house_stamp(brand, stamp_type, code, rng)
+    work = _house_workmanship(hardware_finish, rng)
 
     # Cues draw from their own stream, so a counterfeit and its genuine twin (same seed and
     # index) share every other attribute: what differs between their photos is the cue alone.
     cue_rng = np.random.default_rng([seed, index, 3])
-    if forced_cues is not None:
-        unknown = sorted(set(forced_cues) - set(taxonomy.cue_names))
-        if unknown:
-            raise ValueError(f"unknown counterfeit cue(s): {', '.join(unknown)}")
-        cues = sorted(forced_cues)
-    elif counterfeit:
-        possible = [c for c in taxonomy.cue_names if _cue_possible(c, hardware_type)]
-        n_cues = int(cue_rng.choice([1, 2, 3], p=[0.45, 0.35, 0.2]))
-        cues = sorted(str(c) for c in cue_rng.choice(possible, size=n_cues, replace=False))
-    else:
-        cues = []
-
-    def sign() -> float:
-        return float(cue_rng.choice([-1.0, 1.0]))
-
+    cues = _choose_cues(counterfeit, hardware_type, taxonomy, cue_rng, forced_cues)
     for cue in cues:
-        if cue == "stamp_font_weight":
-            stamp.weight_px = (
-                level.font_weight_px if cue_rng.random() < 0.75 else -1
-            )  # thinner: one step only
-        elif cue == "stamp_letter_spacing":
-            stamp.tracking += sign() * level.letter_spacing * cue_rng.uniform(0.85, 1.2)
-        elif cue == "stamp_baseline_drift":
-            stamp.drift = level.baseline_drift * cue_rng.uniform(0.85, 1.2)
-        elif cue == "stamp_misspelling":
-            lines = list(stamp.lines)
-            j = next(
-                i for i, line in enumerate(lines) if any(w.isalpha() and len(w) > 3 for w in line.split())
-            )
-            words = lines[j].split()
-            k = int(cue_rng.choice([i for i, w in enumerate(words) if w.isalpha() and len(w) > 3]))
-            words[k] = _misspell(words[k], cue_rng)
-            lines[j] = " ".join(words)
-            stamp.lines = tuple(lines)
-        elif cue == "stamp_depth":
-            stamp.depth *= level.stamp_depth
-        elif cue == "hardware_engraving_misaligned":
-            angle = cue_rng.uniform(0, 2 * np.pi)
-            magnitude = level.engraving_offset * cue_rng.uniform(0.85, 1.2)
-            engraving_offset = (magnitude * np.cos(angle), magnitude * np.sin(angle))
-            engraving_rotation = sign() * level.engraving_rotation_deg * cue_rng.uniform(0.7, 1.2)
-        elif cue == "hardware_finish_tone":
-            direction = cue_rng.normal(0, 1, 3)
-            direction /= np.linalg.norm(direction)
-            finish = finish * (1 + level.finish_tone * direction * np.sqrt(3) / 1.5)
-        elif cue == "hardware_rough_edges":
-            edge_roughness = level.rough_edges
-        elif cue == "hardware_wrong_screw":
-            phillips = True
-        elif cue == "stitch_count":
-            stitch_pitch *= level.stitch_pitch
-        elif cue == "stitch_spacing":
-            stitch_jitter = level.stitch_jitter
+        apply_cue(cue, stamp, work, level, cue_rng)
 
     defects = {view: _sample_defects(view, grade, rng) for view in taxonomy.view_names}
     value = float(DECLARED_VALUE_MEDIAN[category] * np.exp(rng.normal(0, 0.5)))
@@ -264,15 +184,15 @@ def sample_item(
         thread_rgb=THREAD_COLOURS[int(rng.integers(len(THREAD_COLOURS)))],
         hardware_type=hardware_type,
         hardware_finish=hardware_finish,
-        finish_rgb=tuple(np.clip(finish, 0, 1)),
+        finish_rgb=tuple(np.clip(work.finish, 0, 1)),
         stamp_type=stamp_type,
         stamp=stamp,
-        engraving_offset=(float(engraving_offset[0]), float(engraving_offset[1])),
-        engraving_rotation=engraving_rotation,
-        edge_roughness=edge_roughness,
-        phillips_screws=phillips,
-        stitch_pitch=stitch_pitch,
-        stitch_jitter=stitch_jitter,
+        engraving_offset=(float(work.engraving_offset[0]), float(work.engraving_offset[1])),
+        engraving_rotation=work.engraving_rotation,
+        edge_roughness=work.edge_roughness,
+        phillips_screws=work.phillips,
+        stitch_pitch=work.stitch_pitch,
+        stitch_jitter=work.stitch_jitter,
         condition_grade=grade,
         wear={"A": 0.0, "B": 0.25, "C": 0.55, "D": 0.85}[grade] + float(rng.uniform(0, 0.15)),
         defects=defects,
@@ -281,6 +201,49 @@ def sample_item(
         declared_value=round(value, -1),
         code=code,
     )
+
+
+def _house_stamp(brand: Brand, stamp_type: str, code: str, rng: np.random.Generator) -> StampStyle:
+    """The genuine stamp: the brand's house tracking, with a little natural variation."""
+    return StampStyle(
+        tracking=brand.tracking * (1 + rng.normal(0, 0.08)),
+        drift=abs(rng.normal(0.004, 0.002)),
+        depth=float(rng.uniform(0.9, 1.1)),
+        lines=stamp_lines(brand, stamp_type, code),
+    )
+
+
+def _house_workmanship(hardware_finish: str, rng: np.random.Generator) -> Workmanship:
+    """Genuine hardware and stitching, with a little natural variation."""
+    finish = np.array(FINISH_RGB[hardware_finish]) * (1 + rng.normal(0, 0.012, 3))
+    offset = rng.normal(0, 0.006, 2)
+    return Workmanship(
+        finish=finish,
+        engraving_offset=(offset[0], offset[1]),
+        engraving_rotation=float(rng.normal(0, 0.5)),
+        stitch_pitch=float(rng.uniform(0.032, 0.040)),
+        stitch_jitter=float(rng.uniform(0.02, 0.05)),
+    )
+
+
+def _choose_cues(
+    counterfeit: bool,
+    hardware_type: str,
+    taxonomy: Taxonomy,
+    cue_rng: np.random.Generator,
+    forced_cues: Sequence[str] | None,
+) -> list[str]:
+    """The item's cues, sorted: `forced_cues` if given, else one to three for a counterfeit."""
+    if forced_cues is not None:
+        unknown = sorted(set(forced_cues) - set(taxonomy.cue_names))
+        if unknown:
+            raise ValueError(f"unknown counterfeit cue(s): {', '.join(unknown)}")
+        return sorted(forced_cues)
+    if not counterfeit:
+        return []
+    possible = [c for c in taxonomy.cue_names if _cue_possible(c, hardware_type)]
+    n_cues = int(cue_rng.choice([1, 2, 3], p=[0.45, 0.35, 0.2]))
+    return sorted(str(c) for c in cue_rng.choice(possible, size=n_cues, replace=False))
 
 
 def _cue_possible(cue: str, hardware_type: str) -> bool:

@@ -66,7 +66,7 @@ def text_mask(
     if drift > 0 and rng is not None:
         walk = np.cumsum(rng.normal(0, drift * 0.6, len(text)))
         offsets = (walk - walk.mean() + rng.normal(0, drift * 0.8, len(text))) * px
-    x = 2 * px
+    x: float = 2 * px
     for ch, advance, dy in zip(text, advances, offsets, strict=True):
         draw.text((x, 2 * px + dy), ch, font=face, fill=255)
         x += advance + gap
