@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from serving.runner import Appraisal, ItemRequest, ReviewerPanel, with_total_ms
+from serving.runner import ItemRequest, PanelResult, ReviewerPanel, with_total_ms
 
 
 @dataclass
 class _Job:
     request: ItemRequest
-    future: Future[Appraisal]
+    future: Future[PanelResult]
     queued: float
 
 
@@ -56,10 +56,10 @@ class MicroBatcher:
         views: Sequence[str | None],
         declared_value: float | None = None,
         category: str | None = None,
-    ) -> Future[Appraisal]:
+    ) -> Future[PanelResult]:
         """Prepare the photos in the calling thread and queue the item for the next batch."""
         request = self.panel.request(images, views, declared_value, category)
-        future: Future[Appraisal] = Future()
+        future: Future[PanelResult] = Future()
         self._queue.put(_Job(request, future, time.perf_counter()))
         return future
 
@@ -69,7 +69,7 @@ class MicroBatcher:
         views: Sequence[str | None],
         declared_value: float | None = None,
         category: str | None = None,
-    ) -> Appraisal:
+    ) -> PanelResult:
         """What `ReviewerPanel.appraise` gives, judged together with concurrent requests."""
         started = time.perf_counter()
         appraisal = self.submit(images, views, declared_value, category).result()

@@ -49,7 +49,7 @@ class PhotoFindings:
 
 
 @dataclass
-class Appraisal:
+class PanelResult:
     verdict: Verdict
     item_scores: dict[str, float]
     photos: list[PhotoFindings]
@@ -97,7 +97,7 @@ def defect_findings(
     return found
 
 
-def with_total_ms(appraisal: Appraisal, started: float) -> Appraisal:
+def with_total_ms(appraisal: PanelResult, started: float) -> PanelResult:
     """The appraisal with `total_ms`: the time since `started` (a perf_counter reading)."""
     appraisal.timings_ms = {**appraisal.timings_ms, "total_ms": 1000 * (time.perf_counter() - started)}
     return appraisal
@@ -187,12 +187,12 @@ class ReviewerPanel:
         views: Sequence[str | None],
         declared_value: float | None = None,
         category: str | None = None,
-    ) -> Appraisal:
+    ) -> PanelResult:
         started = time.perf_counter()
         (appraisal,) = self.judge([self.request(images, views, declared_value, category)])
         return with_total_ms(appraisal, started)
 
-    def judge(self, items: Sequence[ItemRequest], max_batch: int = 64) -> list[Appraisal]:
+    def judge(self, items: Sequence[ItemRequest], max_batch: int = 64) -> list[PanelResult]:
         """Appraise prepared items: their photos go through each reviewer in shared batches
         of at most `max_batch` photos, then each item gets its findings and verdict."""
         started = time.perf_counter()
@@ -212,7 +212,7 @@ class ReviewerPanel:
 
     def _findings(
         self, item: ItemRequest, predictions: dict[str, Predictions], inference_ms: float
-    ) -> Appraisal:
+    ) -> PanelResult:
         started = time.perf_counter()
         taxonomy = self.taxonomy
         view_classes = taxonomy.classes("view")
@@ -271,7 +271,7 @@ class ReviewerPanel:
             self._seen_category(mean["category"], assessments),
         )
         findings_ms = 1000 * (time.perf_counter() - started)
-        return Appraisal(
+        return PanelResult(
             verdict,
             item_scores,
             photos,

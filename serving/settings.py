@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     batch_photos: int = Field(64, ge=1)  # concurrent uploads are judged together, up to this many photos
     max_concurrent_decodes: int | None = Field(None, ge=1)  # requests decoding photos at once; None: cores
     repeat_window_days: int = Field(30, ge=0)  # earlier uploads of an item looked for this far back
-    # Whether appraisers see the reviewers' scores, evidence and heatmaps (serving.disclosure).
+    # Whether appraisers see the reviewers' scores, evidence and heatmaps (serving.api.disclosure).
     appraiser_sees_scores: bool = False
     # The audit chain's HMAC key and its anchor, both outside the database. Without a key, one
     # is made once in `audit_key_file`; both files default to beside a SQLite database (var/

@@ -22,7 +22,7 @@ from data.atomic import atomic_path, atomic_write_text
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
 from serving.policy_fit import risk_coverage_table, risk_upper_bound
-from serving.runner import Appraisal, ReviewerPanel
+from serving.runner import PanelResult, ReviewerPanel
 from serving.verdict import VerdictState
 
 DECIDED = {VerdictState.AUTHENTIC.value: 0, VerdictState.COUNTERFEIT.value: 1}
@@ -74,7 +74,7 @@ def manifest_items(
         )
 
 
-def appraise_item(panel: ReviewerPanel, item: ManifestItem) -> Appraisal:
+def appraise_item(panel: ReviewerPanel, item: ManifestItem) -> PanelResult:
     return panel.appraise(
         [decode_image(p) for p in item.photos], item.views, item.declared_value, item.category
     )

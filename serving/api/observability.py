@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 from serving.api.deps import require
 from serving.api.problems import problem_response
+from serving.verdict import VerdictState
 
 log = logging.getLogger("secondlook.api")
 
@@ -34,6 +35,11 @@ class Metrics:
         self.verdicts = Counter(
             "secondlook_verdicts_total", "AI verdicts given", ["state"], registry=self.registry
         )
+
+    def observe_appraisal(self, state: VerdictState, inference_ms: float) -> None:
+        """One appraisal judged: its inference time and its verdict."""
+        self.inference.observe(inference_ms / 1000)
+        self.verdicts.labels(state.value).inc()
 
 
 def install(app: FastAPI) -> Metrics:

@@ -1,11 +1,20 @@
-"""Response bodies of the API (request bodies are multipart forms, declared in the routes)."""
+"""Response bodies of the API (request bodies are multipart forms, declared in the routes).
+
+`AppraisalResult` is the panel's answer for one item as stored with the appraisal and sent back
+by POST; `AppraisalOut` adds what the store knows (status, creation time, the caller's form).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from serving.runner import PanelResult
+    from serving.store.models import Appraisal
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
@@ -22,8 +31,12 @@ class ReasonOut(BaseModel):
     photo: int | None = None
 
 
+class StoredReason(ReasonOut):
+    public: str | None = None  # the message without the reviewers' numbers (serving.api.disclosure)
+
+
 class ReviewerOut(BaseModel):
-    score: float | None  # calibrated P(counterfeit) of the item; None where withheld (serving.disclosure)
+    score: float | None  # calibrated P(counterfeit) of the item; None where withheld (serving.api.disclosure)
     decision: str | None  # authentic, counterfeit or unsure; None when the verdict stopped earlier
     model: dict[str, str]
 
@@ -38,6 +51,16 @@ class QualityOut(BaseModel):
     problems: list[str]
 
 
+class DefectOut(BaseModel):
+    """A defect class seen on a photo: its strongest pixel score, its box and area (0..1)."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    defect: str = Field(alias="class")
+    score: float
+    box: list[float]  # x0, y0, x1, y1
+    area_share: float
+
+
 class PhotoOut(BaseModel):
     index: int
     sha256: str
@@ -45,8 +68,8 @@ class PhotoOut(BaseModel):
     view_given: bool
     view_confidence: float
     labels: dict[str, LabelOut]
-    evidence: dict[str, float]  # empty where withheld (serving.disclosure)
-    defects: list[dict]
+    evidence: dict[str, float]  # empty where withheld (serving.api.disclosure)
+    defects: list[DefectOut]
     quality: QualityOut
     heatmap_url: str | None  # None where withheld
 
@@ -59,32 +82,108 @@ class BlindPhotoOut(BaseModel):
     view_given: bool
     view_confidence: float
     labels: dict[str, LabelOut]
-    defects: list[dict]
+    defects: list[DefectOut]
     quality: QualityOut
+
+
+class ConditionDefectOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    defect: str = Field(alias="class")
+    photos: list[int]  # the photos showing it, by index
 
 
 class ConditionOut(BaseModel):
     grade: str
     confidence: float
-    defects: list[dict]
+    defects: list[ConditionDefectOut]
 
 
-class AppraisalOut(BaseModel):
+class _Findings(BaseModel):
+    """What stored results and answers share (they differ in what a reason carries)."""
+
     id: str
-    created_at: UtcDateTime
     state: str  # the AI verdict: AUTHENTIC, COUNTERFEIT, REFER_TO_EXPERT, UNABLE_TO_VERIFY
     provisional: bool
-    status: str  # decided, awaiting_review, arbitration, final
-    final_state: str | None = None
-    reasons: list[ReasonOut]
     reviewers: dict[str, ReviewerOut]
     photos: list[PhotoOut]
     condition: ConditionOut
+    timings_ms: dict[str, float]
+
+
+class AppraisalResult(_Findings):
+    """The panel's answer for one item, as stored (`appraisals.result`)."""
+
+    reasons: list[StoredReason]
+
+    @classmethod
+    def from_panel(cls, appraisal_id: str, result: PanelResult, digests: Sequence[str]) -> AppraisalResult:
+        """`result` of `ReviewerPanel.appraise` for the photos with these sha256 digests, in order."""
+        verdict = result.verdict
+        return cls.model_validate(
+            {
+                "id": appraisal_id,
+                "state": verdict.state.value,
+                "provisional": verdict.provisional,
+                "reasons": [
+                    {"code": r.code, "message": r.message, "photo": r.photo, "public": r.public}
+                    for r in verdict.reasons
+                ],
+                "reviewers": {
+                    name: {
+                        "score": score,
+                        "decision": verdict.reviewer_decisions.get(name),
+                        "model": result.models[name],
+                    }
+                    for name, score in result.item_scores.items()
+                },
+                "photos": [
+                    {
+                        "index": p.index,
+                        "sha256": digests[p.index - 1],
+                        "view": p.view,
+                        "view_given": p.view_given,
+                        "view_confidence": p.view_confidence,
+                        "labels": p.labels,
+                        "evidence": p.evidence,
+                        "defects": p.defects,
+                        "quality": {"ok": p.quality.ok, "problems": list(p.quality.problems)},
+                        "heatmap_url": f"/v1/appraisals/{appraisal_id}/photos/{p.index}/heatmap",
+                    }
+                    for p in result.photos
+                ],
+                "condition": result.condition,
+                "timings_ms": result.timings_ms,
+            }
+        )
+
+
+class AppraisalOut(_Findings):
+    """An appraisal as answered: the stored result and what the store knows of it."""
+
+    reasons: list[ReasonOut]  # without the stored `public` form
+    created_at: UtcDateTime
+    status: str  # decided, awaiting_review, arbitration, final
+    final_state: str | None = None
     client_reference: str | None = None
     category: str | None = None
     declared_value: float | None = None
-    timings_ms: dict[str, float]
     scores_withheld: bool = False  # an appraiser's view without the reviewers' numbers
+
+    @classmethod
+    def from_row(cls, row: Appraisal, result: AppraisalResult, withheld: bool) -> AppraisalOut:
+        """The stored `row` with `result` (the stored one, or what the caller may see of it)."""
+        return cls.model_validate(
+            {
+                **result.model_dump(),
+                "created_at": row.created_at,
+                "status": row.status,
+                "final_state": row.final_state,
+                "client_reference": row.client_reference,
+                "category": row.category,
+                "declared_value": row.declared_value,
+                "scores_withheld": withheld,
+            }
+        )
 
 
 class BlindAppraisalOut(BaseModel):

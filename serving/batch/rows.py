@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from serving.batch.prepare import ItemFailure, PreparedItem
-from serving.runner import Appraisal, ReviewerPanel
+from serving.runner import PanelResult, ReviewerPanel
 
 
 def schema(reviewers: list[str]) -> pa.Schema:
@@ -28,7 +28,7 @@ def schema(reviewers: list[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def item_row(prepared: PreparedItem, appraisal: Appraisal) -> dict[str, Any]:
+def item_row(prepared: PreparedItem, appraisal: PanelResult) -> dict[str, Any]:
     verdict = appraisal.verdict
     reviewers = list(appraisal.item_scores)
     return {

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from serving.runner import Appraisal
+    from serving.runner import PanelResult
 
 
 @click.command()
@@ -68,12 +68,13 @@ def appraise(
     _print_appraisal(result, len(photos), as_json)
 
 
-def _print_appraisal(result: Appraisal, photos: int, as_json: bool) -> None:
+def _print_appraisal(result: PanelResult, photos: int, as_json: bool) -> None:
     verdict = result.verdict
     if as_json:
-        from serving.api.routes.appraisals import _body
+        from serving.api.schemas import AppraisalResult
 
-        click.echo(json.dumps(_body("local", result, ["" for _ in range(photos)]), indent=2, default=float))
+        answer = AppraisalResult.from_panel("local", result, ["" for _ in range(photos)])
+        click.echo(json.dumps(answer.model_dump(mode="json"), indent=2))
         return
     click.echo(f"{verdict.state.value}{' (provisional)' if verdict.provisional else ''}")
     for reason in verdict.reasons:

@@ -3,6 +3,7 @@ database, no server process. For what the ASGI stack does, quicker than `test_ap
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -116,3 +117,107 @@ def test_appraisers_get_the_verdict_without_the_reviewers_numbers_by_default(
     assert full["scores_withheld"] is False
     assert all(isinstance(r["score"], float) for r in full["reviewers"].values())
     assert any(re.search(r"\d\.\d|%", r["message"]) for r in full["reasons"])  # the admin sees them
+
+
+def _keys(settings: Settings) -> tuple[str, str]:
+    """An appraiser's and an admin's secret on the settings' database."""
+    with transaction(session_factory(open_database(settings.database_url, migrate=True))) as session:
+        _, appraiser = create_key(session, "shop", "appraiser")
+        _, admin = create_key(session, "ops", "admin")
+    return appraiser, admin
+
+
+@pytest.mark.parametrize(
+    ("photo_count", "form", "status", "problem"),
+    [
+        (13, {}, 400, "bad-request"),  # the multipart parser's limit (app.py form_limits) stops it
+        (2, {"views": ["overall", "stamp", "detail"]}, 422, "view-count"),
+        (1, {"views": ["underside"]}, 422, "unknown-view"),
+        (1, {"category": "umbrella"}, 422, "category"),
+    ],
+)
+def test_a_wrong_form_is_refused_before_any_photo_is_read(
+    settings: Settings, tiny_manifest: Path, photo_count: int, form: dict, status: int, problem: str
+) -> None:
+    appraiser, _ = _keys(settings)
+    photo = item_photos(tiny_manifest)[0]
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/v1/appraisals",
+            files=upload_files([photo] * photo_count),
+            data=form,
+            headers={"Authorization": f"Bearer {appraiser}"},
+        )
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith(problem)
+    assert not settings.photo_store.exists() or not any(settings.photo_store.rglob("*"))  # nothing stored
+
+
+def test_an_appraisal_is_answered_stored_and_audited_as_one_typed_result(
+    settings: Settings, tiny_manifest: Path
+) -> None:
+    from sqlalchemy import select
+
+    from serving.api.schemas import AppraisalResult
+    from serving.store.db import reading
+    from serving.store.models import Appraisal, AuditEntry
+
+    appraiser, admin = _keys(settings)
+    photos = item_photos(tiny_manifest)
+    with TestClient(create_app(settings)) as client:
+        posted = client.post(
+            "/v1/appraisals",
+            files=upload_files(photos),
+            data={"views": [v for v, _ in photos], "client_reference": "SKU-1", "declared_value": "900"},
+            headers={"Authorization": f"Bearer {appraiser}"},
+        )
+        assert posted.status_code == 201, posted.text
+        answer = posted.json()
+        fetched = client.get(f"/v1/appraisals/{answer['id']}", headers={"Authorization": f"Bearer {admin}"})
+    full = fetched.json()  # the admin's view of what the appraiser got without the scores
+    assert answer["scores_withheld"] is True and full["scores_withheld"] is False
+    same = ("id", "state", "provisional", "status", "condition", "created_at", "client_reference")
+    assert {k: full[k] for k in same} == {k: answer[k] for k in same}
+    assert [p["sha256"] for p in full["photos"]] == [p["sha256"] for p in answer["photos"]]
+    assert answer["client_reference"] == "SKU-1" and answer["declared_value"] == 900.0
+    assert [p["view"] for p in answer["photos"]] == [v for v, _ in photos]
+    with reading(session_factory(open_database(settings.database_url))) as session:
+        row = session.get(Appraisal, answer["id"])
+        stored = AppraisalResult.model_validate(row.result)
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.subject == answer["id"])).one()
+        photo_rows = [(p.position, p.sha256, p.view_given, p.dhash is not None) for p in row.photos]
+    assert stored.state == answer["state"] == row.ai_state
+    assert [r.code for r in stored.reasons] == [r["code"] for r in answer["reasons"]]
+    digests = [p["sha256"] for p in answer["photos"]]
+    views = [v for v, _ in photos]
+    expected = zip(range(1, len(views) + 1), digests, views, [True] * len(views), strict=True)
+    assert photo_rows == list(expected)
+    assert entry.action == "appraisal.created"
+    assert json.loads(entry.payload)["photos"] == digests
+
+
+def test_the_cli_prints_the_same_typed_result_as_the_api(
+    settings: Settings, tiny_manifest: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from secondlook.cli import cli
+    from serving.api.schemas import AppraisalResult
+
+    photos = item_photos(tiny_manifest)
+    files = []
+    for i, (_, data) in enumerate(photos):
+        files.append(tmp_path / f"p{i}.jpg")
+        files[-1].write_bytes(data)
+    env = {
+        "SECONDLOOK_MODELS_DIR": str(settings.models_dir),
+        "SECONDLOOK_POLICY_PATH": str(settings.policy_path),
+        "SECONDLOOK_DATABASE_URL": settings.database_url,
+    }
+    views = [arg for v, _ in photos for arg in ("--view", v)]
+    result = CliRunner().invoke(cli, ["appraise", *map(str, files), *views, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    printed = AppraisalResult.model_validate_json(result.output)
+    assert printed.id == "local" and [p.view for p in printed.photos] == [v for v, _ in photos]
+    assert set(printed.reviewers) == {"reviewer_a", "reviewer_b"}

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import io
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -15,17 +15,19 @@ from pydantic import BeforeValidator
 from sqlalchemy import select
 
 from data.decode import decode_image
-from serving.api.deps import State, require, reviewed_by, same_person
+from serving.api.deps import ServiceState, State, require, reviewed_by, same_person
+from serving.api.disclosure import for_appraiser
+from serving.api.forms import checked_view_tags
+from serving.api.observability import Metrics
 from serving.api.problems import Problem
-from serving.api.schemas import AppraisalOut, BlindAppraisalOut, as_utc
+from serving.api.schemas import AppraisalOut, AppraisalResult, BlindAppraisalOut, as_utc
 from serving.api.uploads import decode_uploads
-from serving.disclosure import for_appraiser
 from serving.heatmap import heatmap_jpeg
-from serving.repeats import dhash, same_item, with_history
-from serving.review import Access, appraisal_access, initial_status
-from serving.runner import Appraisal as RunnerAppraisal
+from serving.repeats import Earlier, dhash, same_item, with_history
+from serving.review import Access, appraisal_access
+from serving.runner import PanelResult, ReviewerPanel
 from serving.settings import Settings
-from serving.store import audit
+from serving.store.appraisals import StoredPhoto, UploadForm, record_appraisal
 from serving.store.db import reading, transaction
 from serving.store.earlier import earlier_appraisals
 from serving.store.models import ApiKey, Appraisal, Photo, Review
@@ -51,49 +53,6 @@ PRIVATE = {"Cache-Control": "private, max-age=3600"}  # photos are the caller's:
 VIEW_MAX_SIDE = 4096  # a photo served for viewing: enough to zoom into a stamp, not 40 MP
 
 
-def _body(appraisal_id: str, result: RunnerAppraisal, digests: list[str]) -> dict[str, Any]:
-    verdict = result.verdict
-    return {
-        "id": appraisal_id,
-        "state": verdict.state.value,
-        "provisional": verdict.provisional,
-        "reasons": [
-            {
-                "code": r.code,
-                "message": r.message,
-                "photo": r.photo,
-                **({"public": r.public} if r.public else {}),
-            }
-            for r in verdict.reasons
-        ],
-        "reviewers": {
-            name: {
-                "score": score,
-                "decision": verdict.reviewer_decisions.get(name),
-                "model": result.models[name],
-            }
-            for name, score in result.item_scores.items()
-        },
-        "photos": [
-            {
-                "index": p.index,
-                "sha256": digests[p.index - 1],
-                "view": p.view,
-                "view_given": p.view_given,
-                "view_confidence": p.view_confidence,
-                "labels": p.labels,
-                "evidence": p.evidence,
-                "defects": p.defects,
-                "quality": {"ok": p.quality.ok, "problems": list(p.quality.problems)},
-                "heatmap_url": f"/v1/appraisals/{appraisal_id}/photos/{p.index}/heatmap",
-            }
-            for p in result.photos
-        ],
-        "condition": result.condition,
-        "timings_ms": result.timings_ms,
-    }
-
-
 def _blind(row: Appraisal) -> BlindAppraisalOut:
     """The reviewer's view before their own review: `BlindAppraisalOut` keeps only its fields."""
     return BlindAppraisalOut.model_validate(
@@ -107,24 +66,49 @@ def _blind(row: Appraisal) -> BlindAppraisalOut:
     )
 
 
-def _shown(row: Appraisal, caller: ApiKey, settings: Settings) -> dict[str, Any]:
-    """The full appraisal, or an appraiser's view without the reviewers' numbers (serving.disclosure)."""
-    body = _out(row)
-    if caller.role == "appraiser" and not settings.appraiser_sees_scores:
-        return for_appraiser(body)
-    return body
+def _shown(row: Appraisal, caller: ApiKey, settings: Settings) -> AppraisalOut:
+    """The full appraisal, or an appraiser's view without the reviewers' numbers (serving.api.disclosure)."""
+    result = AppraisalResult.model_validate(row.result)
+    withheld = caller.role == "appraiser" and not settings.appraiser_sees_scores
+    return AppraisalOut.from_row(row, for_appraiser(result) if withheld else result, withheld)
 
 
-def _out(row: Appraisal) -> dict[str, Any]:
-    return {
-        **row.result,
-        "created_at": row.created_at,
-        "status": row.status,
-        "final_state": row.final_state,
-        "client_reference": row.client_reference,
-        "category": row.category,
-        "declared_value": row.declared_value,
-    }
+def _ready_panel(state: ServiceState) -> ReviewerPanel:
+    if state.panel is None:
+        raise Problem(503, "the reviewers are not loaded; see /readyz", "not-ready")
+    return state.panel
+
+
+def _judge(
+    state: ServiceState,
+    images: list[Image.Image],
+    tags: list[str | None],
+    form: UploadForm,
+    linked: list[Earlier],
+) -> PanelResult:
+    """The panel's verdict on the photos (in a shared batch when batching), with their history."""
+    panel = _ready_panel(state)
+    appraise = state.batcher.appraise if state.batcher is not None else panel.appraise
+    result = appraise(images, tags, form.declared_value, form.category)
+    return dataclasses.replace(result, verdict=with_history(result.verdict, linked))
+
+
+def _earlier(state: ServiceState, caller: ApiKey, hashes: list[str], reference: str | None) -> list[Earlier]:
+    """Earlier appraisals of the same item within the repeat window (serving.repeats)."""
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=state.settings.repeat_window_days)
+    with reading(state.sessions) as session:
+        return same_item(hashes, earlier_appraisals(session, caller.person, reference, since))
+
+
+def _store_heatmaps(state: ServiceState, images: list[Image.Image], result: PanelResult) -> list[str | None]:
+    """Each photo's heatmap rendered now, at a bounded size, from the maps this inference made,
+    and stored: a heatmap request then only reads a stored image."""
+    return [
+        state.photos.put(heatmap_jpeg(images[p.index - 1], p.evidence_map))
+        if p.evidence_map is not None
+        else None
+        for p in result.photos
+    ]
 
 
 @router.post("", response_model=AppraisalOut, status_code=201)
@@ -137,96 +121,31 @@ def create_appraisal(
     category: Annotated[str | None, Form()] = None,
     declared_value: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
     client_reference: Annotated[str | None, Form(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> AppraisalOut:
+    """Photos in, the dual-review verdict out: checked, rate-limited, decoded, judged, stored."""
     settings = state.settings
-    if state.panel is None:
-        raise Problem(503, "the reviewers are not loaded; see /readyz", "not-ready")
-    taxonomy = state.panel.taxonomy
-    if not 1 <= len(photos) <= settings.max_photos:
-        raise Problem(422, f"send 1 to {settings.max_photos} photos, not {len(photos)}", "photo-count")
-    tags = [v.strip() or None for v in (views or [])]
-    if len(tags) > len(photos):
-        raise Problem(422, f"{len(tags)} view tags for {len(photos)} photos", "view-count")
-    unknown = sorted({t for t in tags if t and t not in taxonomy.view_names})
-    if unknown:
-        raise Problem(
-            422,
-            f"unknown view {', '.join(unknown)}; use one of {', '.join(taxonomy.view_names)}",
-            "unknown-view",
-        )
-    if category is not None and category not in taxonomy.classes("category"):
-        raise Problem(
-            422,
-            f"unknown category {category!r}; use one of {', '.join(taxonomy.classes('category'))}",
-            "category",
-        )
+    tags = checked_view_tags(_ready_panel(state).taxonomy, settings.max_photos, len(photos), views, category)
     retry = state.limiter.retry_after(caller.id)
     if retry is not None:
         raise Problem(429, "too many uploads with this key; slow down", "rate-limited", retry_after=retry)
+    form = UploadForm(client_reference, category, declared_value)
     decoded = decode_uploads(photos, settings.decode_limits(), state.photos, state.decode_slots)
-    images, digests = decoded.images, decoded.digests
-    hashes = [dhash(image) for image in images]
-    with reading(state.sessions) as session:
-        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=settings.repeat_window_days)
-        linked = same_item(hashes, earlier_appraisals(session, caller.person, client_reference, since))
-    appraise = state.batcher.appraise if state.batcher is not None else state.panel.appraise
-    result = appraise(images, tags, declared_value, category)
-    result = dataclasses.replace(result, verdict=with_history(result.verdict, linked))
-    metrics = request.app.state.metrics
-    metrics.inference.observe(result.timings_ms["inference_ms"] / 1000)
-    metrics.verdicts.labels(result.verdict.state.value).inc()
-    appraisal_id = str(uuid.uuid4())
-    # Heatmaps rendered now, at a bounded size, from the maps this inference made: a heatmap
-    # request then only reads a stored image.
-    heatmaps = [
-        state.photos.put(heatmap_jpeg(images[p.index - 1], p.evidence_map))
-        if p.evidence_map is not None
-        else None
-        for p in result.photos
+    hashes = [dhash(image) for image in decoded.images]
+    linked = _earlier(state, caller, hashes, client_reference)
+    result = _judge(state, decoded.images, tags, form, linked)
+    metrics: Metrics = request.app.state.metrics
+    metrics.observe_appraisal(result.verdict.state, result.timings_ms["inference_ms"])
+    answer = AppraisalResult.from_panel(str(uuid.uuid4()), result, decoded.digests)
+    heatmaps = _store_heatmaps(state, decoded.images, result)
+    stored = [
+        StoredPhoto(digest, width, height, photo_hash, tag, heatmap)
+        for digest, (width, height), photo_hash, tag, heatmap in zip(
+            decoded.digests, decoded.sizes, hashes, tags, heatmaps, strict=True
+        )
     ]
-    body = _body(appraisal_id, result, digests)
+    repeats = [e.appraisal_id for e in linked]
     with transaction(state.sessions) as session:
-        row = Appraisal(
-            id=appraisal_id,
-            created_by=caller.id,
-            client_reference=client_reference,
-            category=category,
-            declared_value=declared_value,
-            ai_state=body["state"],
-            provisional=body["provisional"],
-            status=initial_status(body["state"], body["provisional"]),
-            result=body,
-        )
-        session.add(row)
-        for i, (digest, heatmap_digest, (width, height), photo_hash) in enumerate(
-            zip(digests, heatmaps, decoded.sizes, hashes, strict=True), start=1
-        ):
-            session.add(
-                Photo(
-                    appraisal_id=appraisal_id,
-                    position=i,
-                    sha256=digest,
-                    heatmap_sha256=heatmap_digest,
-                    dhash=photo_hash,
-                    view_given=tags[i - 1] if i <= len(tags) else None,
-                    width=width,
-                    height=height,
-                )
-            )
-        audit.append(
-            session,
-            f"key:{caller.id}",
-            "appraisal.created",
-            appraisal_id,
-            {
-                "state": body["state"],
-                "provisional": body["provisional"],
-                "photos": digests,
-                "models": result.models,
-                "repeats": [e.appraisal_id for e in linked],
-            },
-        )
-        session.flush()
+        row = record_appraisal(session, caller, answer, form, stored, result.models, repeats)
         return _shown(row, caller, settings)
 
 
@@ -238,7 +157,7 @@ def list_appraisals(
     since: Annotated[IsoDateTime | None, Query(description="ISO 8601, inclusive")] = None,
     until: Annotated[IsoDateTime | None, Query(description="ISO 8601, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[dict[str, Any]]:
+) -> list[AppraisalOut]:
     """Newest first. Appraisers see their own uploads, experts and arbiters the items they have
     reviewed (the others reach them blind, through the review queue), admins all."""
     query = select(Appraisal).order_by(Appraisal.created_at.desc()).limit(limit)
@@ -275,7 +194,7 @@ def _load(state: State, appraisal_id: str, caller: ApiKey) -> tuple[Appraisal, A
 
 
 @router.get("/{appraisal_id}", response_model=AppraisalOut | BlindAppraisalOut)
-def get_appraisal(appraisal_id: str, state: State, caller: Viewer) -> dict[str, Any] | BlindAppraisalOut:
+def get_appraisal(appraisal_id: str, state: State, caller: Viewer) -> AppraisalOut | BlindAppraisalOut:
     """The whole appraisal; an expert or arbiter who has not yet reviewed it gets the blind view."""
     row, access = _load(state, appraisal_id, caller)
     return _blind(row) if access == "blind" else _shown(row, caller, state.settings)
