@@ -1,5 +1,5 @@
 """The manifest: one row per photo, the format every data source produces and every
-later stage (training, evaluation, batch re-scoring) reads. See ARCHITECTURE §3.
+later stage (training, evaluation, batch re-scoring) reads. See docs/architecture.md, 'The manifest'.
 
 Columns, in order:
 - photo_id, item_id, image_path (relative to the manifest's folder, or absolute)

@@ -1,6 +1,6 @@
 """The dual-review verdict: a pure function of calibrated scores and the policy.
 
-States (ARCHITECTURE §4):
+States (docs/architecture.md, 'The verdict policy'):
 - UNABLE_TO_VERIFY: a photo fails the quality gate or a required view is missing; the
   reasons say which photo to retake or add, and why. It is not a counterfeit verdict.
 - AUTHENTIC / COUNTERFEIT: both reviewers agree, each beyond its own threshold.
@@ -173,7 +173,7 @@ class Reason:
     message: str  # plain words, for people
     photo: int | None = None
     # The same without the reviewers' scores and confidences, for those not shown them
-    # (serving.disclosure); None: the message quotes none.
+    # (serving.api.disclosure); None: the message quotes none.
     public: str | None = None
 
 
