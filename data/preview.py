@@ -38,7 +38,7 @@ def _caption(row: pd.Series) -> list[str]:
     return lines
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     from data.synthetic.text import font
 
     try:
@@ -47,7 +47,7 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
+def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> str:
     """Cut `text` with an ellipsis so it fits in `width` pixels."""
     if font.getlength(text) <= width:
         return text

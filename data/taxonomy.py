@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from enum import Enum
+from enum import Enum, EnumMeta
 from functools import lru_cache
 from pathlib import Path
 
@@ -154,7 +154,11 @@ class Taxonomy(_Frozen):
 
     def as_enum(self, task: str) -> type[Enum]:
         """A `str` Enum of a task's classes, for API schemas and CLI choices."""
-        return Enum(f"{task.title().replace('_', '')}Label", {c: c for c in self.classes(task)}, type=str)
+        # Enum's functional API, called through its metaclass: type checkers read a plain
+        # `Enum(name, members)` with a computed name as looking up one member, not as a new class.
+        make_enum: EnumMeta = Enum
+        name = f"{task.title().replace('_', '')}Label"
+        return make_enum(name, {c: c for c in self.classes(task)}, type=str)
 
     def describe(self) -> dict[str, str]:
         """What a model bundle records about the taxonomy it was trained on."""

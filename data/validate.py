@@ -410,7 +410,7 @@ def _check_images(frame: pd.DataFrame, path: Path, *, workers: int, progress: bo
     finally:  # on an error or Ctrl-C, do not decode the rest first
         pool.shutdown(wait=True, cancel_futures=True)
     return [
-        Problem(_row(i), "image_path", *verdicts[p])
+        Problem(_row(i), "image_path", *verdict)
         for i, p in image_paths.items()
-        if verdicts[p] is not None
+        if (verdict := verdicts[p]) is not None
     ]

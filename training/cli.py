@@ -146,7 +146,11 @@ def evaluate(
     from training.evaluate import evaluate as run_evaluation
     from training.evaluate import headline, headline_table
 
-    model_path = checkpoint if checkpoint is not None else resolve_bundle(bundle)
+    if checkpoint is not None:
+        model_path = checkpoint
+    else:
+        assert bundle is not None, "exactly one of --checkpoint and --bundle, checked above"
+        model_path = resolve_bundle(bundle)
     metrics = run_evaluation(model_path, manifest, split, out_dir, workers)
     click.echo(headline_table(headline(metrics)))
     item = metrics["authenticity_item"]
@@ -208,7 +212,11 @@ def export(checkpoint: Path | None, run_id: str | None, out: Path, manifest: Pat
     from training.export import checkpoint_from_run
     from training.export import export as run_export
 
-    source = checkpoint if checkpoint is not None else checkpoint_from_run(run_id)
+    if checkpoint is not None:
+        source = checkpoint
+    else:
+        assert run_id is not None, "exactly one of --checkpoint and --run, checked above"
+        source = checkpoint_from_run(run_id)
     report = run_export(source, out, manifest, provenance={"mlflow_run_id": run_id} if run_id else None)
     click.echo(
         f"exported {report.bundle} (batch sizes {', '.join(map(str, report.batch_sizes_checked))} checked; "

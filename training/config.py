@@ -26,16 +26,16 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     manifest: Path = Path("data/synth/manifest.csv")
     split_seed: int = 0  # the reviewer's own train/val partition of the non-test items
-    val_fraction: float = Field(0.15, gt=0, lt=1)
+    val_fraction: float = Field(default=0.15, gt=0, lt=1)
     # reviewer: validate (pick the best epoch, calibrate) on the reviewer's own partition of the
     # benchmark's train items; benchmark: train on all of them and validate on the benchmark's
     # val split (learning curves; such a reviewer must not then fit the verdict policy on val).
     validation: Literal["reviewer", "benchmark"] = "reviewer"
-    max_items: int | None = Field(None, ge=2)  # cap for quick runs; None = all
+    max_items: int | None = Field(default=None, ge=2)  # cap for quick runs; None = all
     # Train on only the first N of the reviewer's training items (data-scaling curves,
     # `secondlook curves --items`); validation and test keep all theirs. None = all.
-    train_items: int | None = Field(None, ge=1)
-    workers: int = Field(2, ge=0)  # data-loading processes
+    train_items: int | None = Field(default=None, ge=1)
+    workers: int = Field(default=2, ge=0)  # data-loading processes
     # With model.frozen_levels > 0: run each photo through the frozen levels once, before the
     # first epoch, and train on the cached maps (photos are then not augmented).
     cache_features: bool = True
@@ -48,31 +48,31 @@ class ModelConfig(_Section):
     pretrained: bool = False
     pretrained_path: Path | None = None  # a local .safetensors/.pth/.bin state dict
     # Feature levels (strides 2, 4, 8, ...) kept at their ImageNet weights: 0 trains everything.
-    frozen_levels: int = Field(0, ge=0)
-    drop_rate: float = Field(0.1, ge=0, lt=1)
-    seg_channels: int = Field(64, ge=8)
+    frozen_levels: int = Field(default=0, ge=0)
+    drop_rate: float = Field(default=0.1, ge=0, lt=1)
+    seg_channels: int = Field(default=64, ge=8)
 
 
 class PreprocessConfig(_Section):
-    size: int = Field(224, ge=32, le=1024)
+    size: int = Field(default=224, ge=32, le=1024)
     resize: Literal["squash", "center_crop"] = "squash"
 
 
 class TrainLoopConfig(_Section):
-    epochs: int = Field(10, ge=1)
-    batch_items: int = Field(8, ge=1)  # items per batch; all photos of an item travel together
-    lr: float = Field(2e-3, gt=0)
-    head_lr_scale: float = Field(1.0, gt=0)  # the heads' learning rate, as a multiple of lr
-    weight_decay: float = Field(0.05, ge=0)
-    warmup_epochs: float = Field(1.0, ge=0)
+    epochs: int = Field(default=10, ge=1)
+    batch_items: int = Field(default=8, ge=1)  # items per batch; all photos of an item travel together
+    lr: float = Field(default=2e-3, gt=0)
+    head_lr_scale: float = Field(default=1.0, gt=0)  # the heads' learning rate, as a multiple of lr
+    weight_decay: float = Field(default=0.05, ge=0)
+    warmup_epochs: float = Field(default=1.0, ge=0)
     class_weights: bool = False
     ema: bool = False
-    ema_decay: float = Field(0.998, gt=0, lt=1)
-    early_stopping_patience: int | None = Field(None, ge=1)
+    ema_decay: float = Field(default=0.998, gt=0, lt=1)
+    early_stopping_patience: int | None = Field(default=None, ge=1)
     augment: Literal["none", "light", "standard"] = "standard"
     amp: bool = True  # mixed precision, used only on CUDA
     channels_last: bool = True
-    max_steps_per_epoch: int | None = Field(None, ge=1)  # for smoke tests
+    max_steps_per_epoch: int | None = Field(default=None, ge=1)  # for smoke tests
 
 
 class LossWeights(_Section):

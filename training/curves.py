@@ -163,9 +163,10 @@ def learning_curves(
     from training.train import HISTORY_FILE, train
 
     parts, config = [], None
+    counts: list[int | None] = [*items] if items else [None]  # None: all the training items
     for benchmark, manifest in manifests.items():
         available = None  # the benchmark's training items, read once
-        for count in items or [None]:
+        for count in counts:
             name = benchmark if count is None else f"{benchmark}/items_{count}"
             config = load_config(
                 config_path,

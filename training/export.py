@@ -140,6 +140,7 @@ def _export_graph(model: Reviewer, names: list[str], size: int, path: Path) -> N
         dynamic_shapes=({0: batch},),
         verbose=False,
     )
+    assert program is not None, "the dynamo exporter always returns its ONNXProgram"
     program.save(str(path), external_data=False)
     import onnx
 

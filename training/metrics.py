@@ -101,7 +101,7 @@ def photo_presence(probabilities: np.ndarray, targets: np.ndarray) -> tuple[np.n
     """(N, D, h, w) mask probabilities and target masks -> (N, D): each map's strongest cell (how
     surely the photo shows the class) and whether its target mask has any pixel of it."""
     n, d = probabilities.shape[:2]
-    return probabilities.reshape(n, d, -1).max(2), targets.reshape(n, d, -1).any(2)
+    return probabilities.reshape(n, d, -1).max(2), np.asarray(targets.reshape(n, d, -1).any(2))
 
 
 def item_grade_logits_table(

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import timm
 import torch
+from timm.models import FeatureInfo
 from torch import nn
 from torch.nn import functional as F
 
@@ -60,15 +61,19 @@ def create_backbone(name: str, pretrained: bool, pretrained_path: Path | None = 
 def backbone_layers(backbone: nn.Module) -> tuple[list[nn.Module], list[int]]:
     """The backbone's layers in the order they run, and the layer after which each feature
     level is taken; what lets the backbone be cut between two levels."""
-    from timm.models._features import FeatureDictNet
+    from timm.models import FeatureDictNet
+    from timm.models.efficientnet import EfficientNetFeatures
+    from timm.models.mobilenetv3 import MobileNetV3Features
 
     if isinstance(backbone, FeatureDictNet):  # ResNets and most other families
         names = list(backbone.keys())
         return [backbone[n] for n in names], [names.index(n) for n in backbone.return_layers]
-    if all(hasattr(backbone, a) for a in ("conv_stem", "bn1", "blocks", "_stage_out_idx")):
-        # EfficientNet / MobileNet families: stem, then blocks; stage s ends after block s-1.
+    if isinstance(backbone, EfficientNetFeatures | MobileNetV3Features):
+        # EfficientNet / MobileNet families: stem, then blocks; stage s ends after block s-1
+        # (stage 0 is the stem). The stages taken are those of the levels the backbone returns.
         layers = [backbone.conv_stem, backbone.bn1, *backbone.blocks]
-        return layers, [1 + stage for stage in sorted(backbone._stage_out_idx)]
+        stages = {f["stage"] for f in backbone.feature_info.get_dicts()}
+        return layers, [1 + stage for stage in sorted(stages)]
     raise ValueError(f"model.frozen_levels: cannot cut a {type(backbone).__name__} backbone between levels")
 
 
@@ -174,6 +179,7 @@ class Reviewer(nn.Module):
         self.backbone_name = backbone
         self.backbone = create_backbone(backbone, pretrained, pretrained_path)
         info = self.backbone.feature_info
+        assert isinstance(info, FeatureInfo), "timm's features_only backbones carry a FeatureInfo"
         reductions, channels = info.reduction(), info.channels()
         if not 0 <= frozen_levels < len(reductions):
             raise ValueError(
@@ -185,7 +191,7 @@ class Reviewer(nn.Module):
         # Plain lists: the layers stay registered (and named in state dicts) under `backbone`.
         self._layers, self._taps = backbone_layers(self.backbone) if frozen_levels else ([], [])
         self._cut = self._taps[frozen_levels - 1] + 1 if frozen_levels else 0
-        for layer in self._layers[: self._cut]:
+        for layer in self.frozen_layers:
             layer.requires_grad_(False)
         self.pool_levels = [i for i, r in enumerate(reductions) if r >= 8]
         pooled_channels = sum(channels[i] for i in self.pool_levels)
@@ -203,6 +209,11 @@ class Reviewer(nn.Module):
         )
 
     @property
+    def frozen_layers(self) -> list[nn.Module]:
+        """The backbone's layers that keep their ImageNet weights, in the order they run."""
+        return self._layers[: self._cut]
+
+    @property
     def frozen_output_levels(self) -> list[int]:
         """The feature levels `frozen_features` returns (the last one feeds the trainable part)."""
         if not self.frozen_levels:
@@ -213,7 +224,7 @@ class Reviewer(nn.Module):
     def train(self, mode: bool = True) -> Reviewer:
         """Frozen layers stay in eval mode: their batch-norm statistics are ImageNet's."""
         super().train(mode)
-        for layer in self._layers[: self._cut]:
+        for layer in self.frozen_layers:
             layer.eval()
         return self
 
@@ -226,7 +237,7 @@ class Reviewer(nn.Module):
         wanted = set(self.frozen_output_levels)
         out, x = [], images
         with torch.no_grad():
-            for index, layer in enumerate(self._layers[: self._cut]):
+            for index, layer in enumerate(self.frozen_layers):
                 x = layer(x)
                 if taps.get(index) in wanted:
                     out.append(x)

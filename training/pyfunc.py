@@ -13,14 +13,14 @@ import base64
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel, log_model
 
 PYTHON_PACKAGES = ("data", "serving", "training", "secondlook")
 
 
-class ReviewerModel(mlflow.pyfunc.PythonModel):
+class ReviewerModel(PythonModel):
     def load_context(self, context: Any) -> None:
         from serving.preprocess import PreprocessSpec
         from training.evaluate import load_reviewer
@@ -56,7 +56,7 @@ class ReviewerModel(mlflow.pyfunc.PythonModel):
 def log_pyfunc(model_path: Path) -> None:
     """Log the run's model as a pyfunc named `model`, with our packages as code."""
     root = Path(__file__).resolve().parents[1]
-    mlflow.pyfunc.log_model(
+    log_model(
         name="model",
         python_model=ReviewerModel(),
         artifacts={"model": str(model_path)},

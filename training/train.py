@@ -30,7 +30,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from data.taxonomy import load_taxonomy
-from serving.preprocess import PreprocessSpec
+from serving.preprocess import PreprocessSpec, ResizeMode
 from training.cache import photo_batches
 from training.calibrate import fit_defect_thresholds, fit_temperatures
 from training.checkpoint import (
@@ -61,9 +61,16 @@ def preprocess_spec(config: TrainConfig) -> PreprocessSpec:
     pretrained config (the statistics its ImageNet weights were trained with)."""
     import timm
 
+    size, resize = config.preprocess.size, ResizeMode(config.preprocess.resize)
     pretrained = timm.models.get_pretrained_cfg(config.model.backbone)
-    stats = {"mean": tuple(pretrained.mean), "std": tuple(pretrained.std)} if pretrained else {}
-    return PreprocessSpec(size=config.preprocess.size, resize=config.preprocess.resize, **stats)
+    if pretrained is None:
+        return PreprocessSpec(size=size, resize=resize)
+    mean, std = tuple(pretrained.mean), tuple(pretrained.std)
+    if len(mean) != 3 or len(std) != 3:
+        raise ValueError(
+            f"model.backbone {config.model.backbone}: its pretrained mean and std need three values (RGB)"
+        )
+    return PreprocessSpec(size=size, resize=resize, mean=mean, std=std)
 
 
 def build_model(config: TrainConfig) -> Reviewer:
@@ -272,7 +279,8 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
     run.sampler.set_epoch(epoch)
     run.train_set.set_epoch(epoch)
     run.trainable.train()
-    started, seen, running = time.perf_counter(), 0, {}
+    started, seen = time.perf_counter(), 0
+    running: dict[str, float] = {}
     if run.epochs_started is None:
         run.epochs_started = started
     bar = tqdm(
@@ -324,7 +332,7 @@ def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
             "wall_seconds": time.perf_counter() - run.started,
             "train_loss": trained["train_loss"],
             "images_per_second": trained["images_per_second"],
-            "lr": run.scheduler.get_last_lr()[0],
+            "lr": float(run.scheduler.get_last_lr()[0]),
             **{f"val_{k}": v for k, v in metrics.items()},
         }
         run.history.append(record)

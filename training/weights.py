@@ -76,7 +76,9 @@ def cached_pretrained_file(name: str) -> Path | None:
             if isinstance(found, str):
                 return Path(found)
     if cfg.url:
-        candidate = Path(torch.hub.get_dir()) / "checkpoints" / cfg.url.rsplit("/", 1)[-1]
+        # timm's url is either an address or a pair (address, file name in its cache)
+        filename = cfg.url[1] if isinstance(cfg.url, tuple) else cfg.url.rsplit("/", 1)[-1]
+        candidate = Path(torch.hub.get_dir()) / "checkpoints" / filename
         if candidate.is_file():
             return candidate
     return None

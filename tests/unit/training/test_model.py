@@ -45,7 +45,7 @@ def test_forward_from_cached_frozen_features_equals_forward_from_photos(backbone
 def test_training_leaves_the_frozen_levels_and_their_batch_statistics_alone() -> None:
     torch.manual_seed(0)
     model = Reviewer("mobilenetv3_small_050", seg_channels=16, frozen_levels=2)
-    frozen_layers = model._layers[: model._cut]
+    frozen_layers = model.frozen_layers
     before = {k: v.clone() for layer in frozen_layers for k, v in layer.state_dict().items()}
     head_before = model.heads["view"].weight.clone()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
