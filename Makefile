@@ -14,7 +14,7 @@ help:
 	@echo "make demo           dvc repro (benchmark, two reviewers, export, policy), sample verdicts, then serve"
 	@echo "make demo-verdicts  the same without serving (stops after the printed verdicts)"
 	@echo "make test           run the test suite"
-	@echo "make lint           ruff check + format check"
+	@echo "make lint           ruff check + format check, mypy (what CI checks besides the tests)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff format .

@@ -21,6 +21,14 @@ class ResizeMode(str, Enum):
     center_crop = "center_crop"  # shorter side to `size`, then the central square
 
 
+def _three(values: Any) -> tuple[float, float, float]:
+    """A per-channel (R, G, B) triple from metadata; the spec refuses any other length."""
+    floats = tuple(float(v) for v in values)
+    if len(floats) != 3:
+        raise ValueError("preprocess mean and std need three values, std positive")
+    return floats[0], floats[1], floats[2]
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
     """Everything needed to turn an RGB photo into model input; travels inside every bundle."""
@@ -52,8 +60,8 @@ class PreprocessSpec:
         return cls(
             size=int(data["size"]),
             resize=ResizeMode(data["resize"]),
-            mean=tuple(float(v) for v in data["mean"]),
-            std=tuple(float(v) for v in data["std"]),
+            mean=_three(data["mean"]),
+            std=_three(data["std"]),
             channel_order=str(data.get("channel_order", "RGB")),
             layout=str(data.get("layout", "NCHW")),
         )

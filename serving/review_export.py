@@ -28,6 +28,7 @@ def reviewed_manifest(sessions: sessionmaker[Session], photos: PhotoStore) -> pd
             .order_by(Appraisal.created_at)
         )
         for appraisal in finals:
+            label = (appraisal.final_state or "").lower()  # never empty: the query asks for one
             for photo in appraisal.photos:
                 rows.append(
                     {
@@ -37,7 +38,7 @@ def reviewed_manifest(sessions: sessionmaker[Session], photos: PhotoStore) -> pd
                         "split": "",
                         "view": photo.view_given or "",
                         "category": appraisal.category or "",
-                        "authenticity": appraisal.final_state.lower(),
+                        "authenticity": label,
                         "declared_value": appraisal.declared_value,
                         "source": "expert_review",
                     }

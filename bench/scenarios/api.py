@@ -261,16 +261,16 @@ def run(context: BenchContext, tracking_uri: str = "sqlite:///mlruns/mlflow.db")
     mlflow_name = "mlflow models serve (pyfunc, 2 servers)"
     for clients in settings.api_clients:
         if (mlflow_name, clients) in results:
-            ours, theirs = results["secondlook serve", clients], results[mlflow_name, clients]
+            mine, theirs = results["secondlook serve", clients], results[mlflow_name, clients]
             goals.append(
                 Goal.at_least(
                     f"throughput vs mlflow, {clients} clients",
-                    ours["items_per_s"] / theirs["items_per_s"],
+                    mine["items_per_s"] / theirs["items_per_s"],
                     3.0,
                 )
             )
             goals.append(
-                Goal.at_most(f"p99 vs mlflow, {clients} clients", ours["p99_ms"] / theirs["p99_ms"], 1.0, "x")
+                Goal.at_most(f"p99 vs mlflow, {clients} clients", mine["p99_ms"] / theirs["p99_ms"], 1.0, "x")
             )
     notes.append(
         f"{settings.api_seconds:g} s per client count; items of {len(ITEM_VIEWS)} photos "

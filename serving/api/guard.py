@@ -104,7 +104,7 @@ class RequestGuard:
         return counted
 
     @staticmethod
-    async def _refuse(request: Request, status: int, detail: str, code: str, send: Send) -> None:
+    async def _refuse(request: Request, status: int, detail: str, code: str | None, send: Send) -> None:
         response = problem_response(request, status, detail, code)
         response.headers["Connection"] = "close"  # the unread body is not worth keeping the socket for
         await response(request.scope, request.receive, send)

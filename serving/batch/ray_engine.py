@@ -58,10 +58,13 @@ class _Scorer:
             results.append(self.preparer(InventoryItem(**fields)))
         out: dict[str, list[str]] = {"item_id": [], "failure": [], "row": []}
         for result, outcome in zip(results, judged_rows(self.panel, results, self.batch_size), strict=True):
-            failed = isinstance(outcome, ItemFailure)
             out["item_id"].append(result.item.item_id)
-            out["failure"].append(outcome.reason if failed else "")
-            out["row"].append("" if failed else json.dumps(outcome))
+            if isinstance(outcome, ItemFailure):
+                out["failure"].append(outcome.reason)
+                out["row"].append("")
+            else:
+                out["failure"].append("")
+                out["row"].append(json.dumps(outcome))
         return out
 
 

@@ -147,7 +147,8 @@ def verify_entries(
     entries: Iterable[AuditEntry], key: bytes | None = None, keyed_from: int | None = None
 ) -> tuple[ChainReport, dict[int, str]]:
     """The chain checked entry by entry (with `key` from entry `keyed_from` on), and its hashes."""
-    expected_prev, count, hashes = GENESIS, 0, {}
+    expected_prev, count = GENESIS, 0
+    hashes: dict[int, str] = {}
     for position, entry in enumerate(entries, start=1):
         count = position
         keyed = key is not None and keyed_from is not None and entry.seq >= keyed_from

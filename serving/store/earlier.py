@@ -27,7 +27,8 @@ def earlier_appraisals(
     hashes: dict[str, list[str]] = defaultdict(list)
     states: dict[str, str] = {}
     for appraisal_id, state, digest in rows:
-        hashes[appraisal_id].append(digest)
+        if digest is not None:  # the query keeps only hashed photos; this tells the type checker
+            hashes[appraisal_id].append(digest)
         states[appraisal_id] = state
     referenced: set[str] = set()
     if client_reference:
