@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from secondlook.errors import MissingInput
+
 REVIEWERS = ("reviewer_a", "reviewer_b")
 
 
@@ -69,16 +71,16 @@ class BenchContext:
 
         hint = "run `make demo-verdicts` first, or give --manifest/--bundle/--checkpoint"
         if not manifest.is_file():
-            raise FileNotFoundError(f"no benchmark manifest at {manifest}: {hint}")
+            raise MissingInput(f"no benchmark manifest at {manifest}: {hint}")
         resolved, weights = {}, {}
         for name in REVIEWERS:
             try:
                 resolved[name] = resolve_bundle(bundles.get(name, f"{name}@champion"), models_dir)
             except (FileNotFoundError, KeyError, ValueError) as exc:
-                raise FileNotFoundError(f"no bundle for {name} ({exc}): {hint}") from None
+                raise MissingInput(f"no bundle for {name} ({exc}): {hint}") from None
             weights[name] = Path(checkpoints.get(name, f"runs/{name}/model.safetensors"))
             if not weights[name].is_file():
-                raise FileNotFoundError(f"no checkpoint for {name} at {weights[name]}: {hint}")
+                raise MissingInput(f"no checkpoint for {name} at {weights[name]}: {hint}")
         return cls(manifest, resolved, weights, settings)
 
     def test_rows(self) -> pd.DataFrame:

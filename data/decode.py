@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
+from secondlook.errors import SecondlookError
+
 ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP")
 
 
@@ -30,7 +32,7 @@ class DecodeLimits:
     min_side: int = 32
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(SecondlookError, ValueError):
     """A photo that cannot or must not be decoded. `code` is stable; the message is for people."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from data.atomic import atomic_path
 from data.taxonomy import Taxonomy, load_taxonomy
+from secondlook.errors import SecondlookError
 
 LIST_SEPARATOR = "|"
 NO_DEFECTS = "none"  # `defects` value of a photo known to have none (empty = unknown)
@@ -37,7 +38,7 @@ REQUIRED_COLUMNS = ("photo_id", "item_id", "image_path")
 SUFFIXES = (".csv", ".parquet")
 
 
-class ManifestError(ValueError):
+class ManifestError(SecondlookError, ValueError):
     """A manifest that cannot be read or written (wrong suffix, missing columns...)."""
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from data.decode import decode_mask_image
 from data.taxonomy import Taxonomy, load_taxonomy
+from secondlook.errors import InputError
 
 
 def defect_classes(taxonomy: Taxonomy | None = None) -> tuple[str, ...]:
@@ -71,7 +72,7 @@ def as_bitmask(
         return values
     classes = defect_classes(taxonomy)
     if mask_class not in classes:
-        raise ValueError(f"mask_class {mask_class!r} is not a defect class ({', '.join(classes)})")
+        raise InputError(f"mask_class {mask_class!r} is not a defect class ({', '.join(classes)})")
     return (values > 0).astype(np.uint8) << classes.index(mask_class)
 
 

@@ -17,6 +17,7 @@ from data.decode import ImageDecodeError, decode_image
 from data.manifest import resolve_image_path, split_list
 from data.masks import load_mask
 from data.taxonomy import load_taxonomy
+from secondlook.errors import InputError
 
 
 def _label_columns() -> tuple[str, ...]:
@@ -78,7 +79,7 @@ def contact_sheet(
 ) -> Path:
     """Write a PNG contact sheet of `frame`'s photos to `out` (atomically)."""
     if frame.empty:
-        raise ValueError("nothing to preview: the selection has no rows")
+        raise InputError("nothing to preview: the selection has no rows")
     views_per_item = int(frame.groupby("item_id").size().max())
     columns = columns or (views_per_item if views_per_item > 1 else 6)
     rows = -(-len(frame) // columns)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 
+from secondlook.errors import InputError
+
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.15, 0.15)
 
 
 def check_fractions(fractions: tuple[float, ...]) -> tuple[float, float, float]:
     """The (train, val, test) shares if they are three non-negative numbers summing to 1."""
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-9:
-        raise ValueError(f"split fractions must be three non-negative shares that sum to 1, got {fractions}")
+        raise InputError(f"split fractions must be three non-negative shares that sum to 1, got {fractions}")
     return (fractions[0], fractions[1], fractions[2])
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from secondlook.errors import SecondlookError
 from secondlook.resources import config_path
 from secondlook.yamlfile import load_yaml
 
@@ -31,7 +32,7 @@ REQUIRED_TASKS = (
 )
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(SecondlookError, ValueError):
     """The taxonomy file is missing, unreadable or breaks the contract."""
 
 

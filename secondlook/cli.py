@@ -12,6 +12,7 @@ import importlib
 import click
 
 from secondlook import __version__
+from secondlook.errors import SecondlookError
 
 # name -> ("module:attribute", one-line help shown by `secondlook --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -54,14 +55,15 @@ class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use.
 
     It is also where a user's mistake becomes click's `Error: ...` and exit code 1 for every
-    subcommand: our input errors (manifest, taxonomy, config, layout, decode, missing
-    weights) are ValueError or FileNotFoundError subclasses, written to be read whole.
+    subcommand: the project's user-facing errors (`secondlook.errors.SecondlookError`: manifest,
+    taxonomy, config, layout, decode, missing weights...) are written to be read whole. Any
+    other exception is a bug and keeps its traceback.
     """
 
     def invoke(self, ctx: click.Context):  # click's signature: no return annotation
         try:
             return super().invoke(ctx)
-        except (ValueError, FileNotFoundError) as exc:
+        except SecondlookError as exc:
             raise click.ClickException(str(exc) or type(exc).__name__) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from secondlook.errors import MissingInput
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -23,7 +25,7 @@ def configs_dir() -> Path:
     for candidate in (_PACKAGE_DIR / "configs", _PACKAGE_DIR.parent / "configs"):
         if (candidate / "taxonomy.yaml").is_file():
             return candidate
-    raise FileNotFoundError(
+    raise MissingInput(
         "cannot find secondlook's configs/ folder (looked beside the package and in the "
         "source checkout); set SECONDLOOK_CONFIGS to the folder that holds taxonomy.yaml"
     )

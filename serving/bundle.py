@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from data.taxonomy import Taxonomy, load_taxonomy
+from secondlook.errors import SecondlookError
 from serving.preprocess import PreprocessSpec
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
 
@@ -49,7 +50,7 @@ DEFECT_THRESHOLD = 0.5
 CAM_PREFIX = "cam_"
 
 
-class BundleError(ValueError):
+class BundleError(SecondlookError, ValueError):
     """A bundle that cannot be served; the message names the bundle and what is wrong."""
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
+from secondlook.errors import InputError
 from serving.bundle import Bundle
 from serving.evidence import item_labels, item_scores
 from serving.preprocess import preprocess
@@ -39,7 +40,7 @@ def score_items(bundle: Bundle, manifest: Path, split: str, batch_size: int = 16
         frame = frame[frame["split"] == split]
     frame = frame[frame["authenticity"].isin(["authentic", "counterfeit"])]
     if frame.empty:
-        raise ValueError(f"{manifest}: no labelled items in split {split!r}")
+        raise InputError(f"{manifest}: no labelled items in split {split!r}")
     evidence: list[np.ndarray] = []
     paths = list(frame["image_path"])
     for start in range(0, len(paths), batch_size):
@@ -70,7 +71,7 @@ def panel_scores(
     first = next(iter(tables.values()))
     for name, table in tables.items():
         if list(table["item_id"]) != list(first["item_id"]):
-            raise ValueError(f"reviewer {name} scored other items than the others")
+            raise InputError(f"reviewer {name} scored other items than the others")
     return {name: t["p_counterfeit"].to_numpy() for name, t in tables.items()}, first["label"].to_numpy()
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from secondlook.errors import InputError
+
 
 class ResizeMode(str, Enum):
     squash = "squash"  # resize both sides to `size`, ignoring the aspect ratio
@@ -25,7 +27,7 @@ def _three(values: Any) -> tuple[float, float, float]:
     """A per-channel (R, G, B) triple from metadata; the spec refuses any other length."""
     floats = tuple(float(v) for v in values)
     if len(floats) != 3:
-        raise ValueError("preprocess mean and std need three values, std positive")
+        raise InputError("preprocess mean and std need three values, std positive")
     return floats[0], floats[1], floats[2]
 
 
@@ -42,12 +44,12 @@ class PreprocessSpec:
 
     def __post_init__(self) -> None:
         if self.size < 16:
-            raise ValueError(f"preprocess size must be at least 16, got {self.size}")
+            raise InputError(f"preprocess size must be at least 16, got {self.size}")
         object.__setattr__(self, "resize", ResizeMode(self.resize))
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError("preprocess mean and std need three values, std positive")
+            raise InputError("preprocess mean and std need three values, std positive")
         if self.channel_order != "RGB" or self.layout != "NCHW":
-            raise ValueError("only RGB channel order and NCHW layout are supported")
+            raise InputError("only RGB channel order and NCHW layout are supported")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from data.atomic import atomic_write_bytes
+from secondlook.errors import SecondlookError
 from serving.bundle import MODEL_FILE, Bundle, BundleError
 
 REGISTRY_FORMAT = 1
@@ -31,7 +32,7 @@ def models_dir() -> Path:
     return Path(os.environ.get("SECONDLOOK_MODELS_DIR", "models"))
 
 
-class RegistryError(ValueError):
+class RegistryError(SecondlookError, ValueError):
     """A registry lookup or update that cannot be done; the message says why."""
 
 

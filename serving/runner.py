@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from data.taxonomy import Taxonomy, load_taxonomy
+from secondlook.errors import InputError
 from serving.bundle import DEFECT_THRESHOLD, EVIDENCE, ORDINAL_TASK, VISIBLE_IN, Bundle, Predictions
 from serving.condition import item_grade_probabilities, median_grade
 from serving.evidence import item_counterfeit_probability
@@ -150,7 +151,7 @@ class ReviewerPanel:
     def __init__(self, bundles: dict[str, Bundle], policy: Policy, taxonomy: Taxonomy | None = None) -> None:
         missing = set(policy.reviewers) - set(bundles)
         if missing:
-            raise ValueError(f"no bundle for reviewer(s) {', '.join(sorted(missing))} named in the policy")
+            raise InputError(f"no bundle for reviewer(s) {', '.join(sorted(missing))} named in the policy")
         self.bundles = {name: bundles[name] for name in policy.reviewers}
         self.policy = policy
         self.taxonomy = taxonomy or load_taxonomy()

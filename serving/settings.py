@@ -9,10 +9,11 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.decode import DecodeLimits
+from secondlook.errors import InputError, SecondlookError
 
 if TYPE_CHECKING:
     from serving.store.audit import AuditConfig
@@ -74,10 +75,23 @@ class Settings(BaseSettings):
         try:
             key = key_file.read_text().strip().encode()
         except OSError as exc:
-            raise ValueError(
+            raise InputError(
                 f"no audit key: set SECONDLOOK_AUDIT_KEY or SECONDLOOK_AUDIT_KEY_FILE "
                 f"({key_file}: {exc.strerror})"
             ) from None
         if len(key) < 16:
-            raise ValueError(f"audit key in {key_file} is too short (at least 16 characters)")
+            raise InputError(f"audit key in {key_file} is too short (at least 16 characters)")
         return AuditConfig(key, anchor)
+
+
+class SettingsError(SecondlookError, ValueError):
+    """A SECONDLOOK_* environment variable that cannot be used."""
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; wrong values are one SettingsError naming each variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        parts = [f"SECONDLOOK_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors() if e["loc"]]
+        raise SettingsError("; ".join(parts) or str(exc)) from None

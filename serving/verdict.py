@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from secondlook.errors import SecondlookError
 from secondlook.yamlfile import load_yaml, validation_message
 from serving.quality import QualityReport, QualityThresholds
 
@@ -34,7 +35,7 @@ class VerdictState(str, Enum):
     UNABLE_TO_VERIFY = "UNABLE_TO_VERIFY"
 
 
-class PolicyError(ValueError):
+class PolicyError(SecondlookError, ValueError):
     """A verdict policy file that cannot be used; the message names the key."""
 
 

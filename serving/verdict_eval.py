@@ -21,6 +21,7 @@ from tqdm import tqdm
 from data.atomic import atomic_path, atomic_write_text
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
+from secondlook.errors import InputError
 from serving.policy_fit import risk_coverage_table, risk_upper_bound
 from serving.runner import PanelResult, ReviewerPanel
 from serving.verdict import VerdictState
@@ -55,11 +56,11 @@ def manifest_items(
     groups = dict(list(frame.groupby(frame["item_id"].astype(str), sort=False)))
     missing = [i for i in item_ids if i not in groups]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{manifest}: no item {missing[0]!r}{'' if split == 'all' else f' in split {split!r}'}"
         )
     if not groups:
-        raise ValueError(f"{manifest}: no {'labelled ' if labelled else ''}items in split {split!r}")
+        raise InputError(f"{manifest}: no {'labelled ' if labelled else ''}items in split {split!r}")
     for item_id in item_ids or list(groups):
         rows = groups[item_id]
         first = rows.iloc[0]

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from secondlook.errors import InputError, MissingInput
+
 ITEMS_FILE = "items.csv"
 
 
@@ -23,11 +25,11 @@ def read_items(path: Path) -> pd.DataFrame:
     if path.is_dir():
         path = path / ITEMS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no item table; run `secondlook evaluate ... --out DIR` first")
+        raise MissingInput(f"{path}: no item table; run `secondlook evaluate ... --out DIR` first")
     frame = pd.read_csv(path, dtype={"item_id": str})
     missing = {"item_id", "label", "p_counterfeit"} - set(frame.columns)
     if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     return frame
 
 
@@ -47,9 +49,9 @@ def reviewer_agreement(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.5)
     """
     joined = a.merge(b, on="item_id", suffixes=("_a", "_b"))
     if joined.empty:
-        raise ValueError("the two item tables have no item in common")
+        raise InputError("the two item tables have no item in common")
     if not (joined["label_a"] == joined["label_b"]).all():
-        raise ValueError("the two item tables disagree on item labels: were they made from the same data?")
+        raise InputError("the two item tables disagree on item labels: were they made from the same data?")
     label = joined["label_a"].to_numpy().astype(bool)
     decided_a = joined["p_counterfeit_a"].to_numpy() >= threshold
     decided_b = joined["p_counterfeit_b"].to_numpy() >= threshold

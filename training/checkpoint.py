@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 
 from data.atomic import atomic_path
+from secondlook.errors import InputError
 
 METADATA_KEY = "secondlook"
 # What `training.evaluate.load_reviewer` can rebuild. 2: category head, item-level condition,
@@ -38,7 +39,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
     with safe_open(str(path), framework="pt") as handle:
         header = handle.metadata() or {}
     if METADATA_KEY not in header:
-        raise ValueError(f"{path}: not a secondlook model (no metadata)")
+        raise InputError(f"{path}: not a secondlook model (no metadata)")
     return json.loads(header[METADATA_KEY])
 
 

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from data.manifest import read_manifest, split_list
 from data.taxonomy import load_taxonomy
+from secondlook.errors import InputError
 from serving.bundle import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, Bundle
 from serving.condition import median_grade
 from serving.evidence import item_scores
@@ -103,12 +104,12 @@ def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
     metadata = read_metadata(checkpoint)
     taxonomy = load_taxonomy()
     if metadata["taxonomy"]["taxonomy_hash"] != taxonomy.content_hash:
-        raise ValueError(
+        raise InputError(
             f"{checkpoint} was trained on taxonomy {metadata['taxonomy']['taxonomy_version']} "
             f"(hash {metadata['taxonomy']['taxonomy_hash'][:12]}), not the current one"
         )
     if metadata.get("format_version") != CHECKPOINT_FORMAT_VERSION:
-        raise ValueError(
+        raise InputError(
             f"{checkpoint}: checkpoint format {metadata.get('format_version')!r}; this secondlook reads "
             f"format {CHECKPOINT_FORMAT_VERSION}: retrain it"
         )
@@ -145,7 +146,7 @@ def predict_split(
     if split != "all":
         frame = frame[frame["split"] == split]
     if frame.empty:
-        raise ValueError(f"{manifest}: no rows in split {split!r}")
+        raise InputError(f"{manifest}: no rows in split {split!r}")
     dataset = PhotoDataset(frame, manifest, spec, "none")
     loader = DataLoader(
         dataset, batch_sampler=ItemBatchSampler(dataset.targets.item_index, 8, False), num_workers=workers

@@ -26,6 +26,7 @@ from torch import nn
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
 from data.taxonomy import Taxonomy, load_taxonomy
+from secondlook.errors import MissingInput, SecondlookError
 from serving.bundle import (
     BUNDLE_FORMAT_VERSION,
     CARD_FILE,
@@ -43,7 +44,7 @@ OPSET = 18
 PARITY_TOLERANCE = 1e-4
 
 
-class ExportError(ValueError):
+class ExportError(SecondlookError, ValueError):
     """The export could not be verified; nothing was written."""
 
 
@@ -273,7 +274,7 @@ def checkpoint_from_run(run_id: str) -> Path:
     try:
         local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model.safetensors")
     except Exception as exc:  # MlflowException for unknown runs, OSError for missing artifacts
-        raise FileNotFoundError(f"MLflow run {run_id}: no model.safetensors artifact ({exc})") from None
+        raise MissingInput(f"MLflow run {run_id}: no model.safetensors artifact ({exc})") from None
     return Path(local)
 
 

@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from data.taxonomy import Taxonomy, load_taxonomy
+from secondlook.errors import InputError
 from serving.bundle import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.weights import load_pretrained
 
@@ -51,7 +52,7 @@ def create_backbone(name: str, pretrained: bool, pretrained_path: Path | None = 
     """A timm `features_only` backbone; weights come from this machine, never the network
     (see `training.weights`)."""
     if not timm.is_model(name):
-        raise ValueError(f"unknown timm backbone {name!r}; see timm.list_models()")
+        raise InputError(f"unknown timm backbone {name!r}; see timm.list_models()")
     backbone = timm.create_model(name, pretrained=False, features_only=True)
     if pretrained:
         load_pretrained(backbone, name, pretrained_path)
@@ -74,7 +75,7 @@ def backbone_layers(backbone: nn.Module) -> tuple[list[nn.Module], list[int]]:
         layers = [backbone.conv_stem, backbone.bn1, *backbone.blocks]
         stages = {f["stage"] for f in backbone.feature_info.get_dicts()}
         return layers, [1 + stage for stage in sorted(stages)]
-    raise ValueError(f"model.frozen_levels: cannot cut a {type(backbone).__name__} backbone between levels")
+    raise InputError(f"model.frozen_levels: cannot cut a {type(backbone).__name__} backbone between levels")
 
 
 class OrdinalHead(nn.Module):
@@ -182,7 +183,7 @@ class Reviewer(nn.Module):
         assert isinstance(info, FeatureInfo), "timm's features_only backbones carry a FeatureInfo"
         reductions, channels = info.reduction(), info.channels()
         if not 0 <= frozen_levels < len(reductions):
-            raise ValueError(
+            raise InputError(
                 f"model.frozen_levels must be between 0 and {len(reductions) - 1} for {backbone}"
             )
         self.last_level = len(reductions) - 1

@@ -23,6 +23,7 @@ import numpy as np
 
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
+from secondlook.errors import InputError, SecondlookError
 from serving.bundle import CARD_FILE, MODEL_FILE, Bundle, embed_metadata
 from serving.preprocess import preprocess
 
@@ -39,7 +40,7 @@ GATED_METRICS = (
 )
 
 
-class QuantizationRefused(ValueError):
+class QuantizationRefused(SecondlookError, ValueError):
     """The INT8 variant lost too much accuracy; the message holds the comparison."""
 
 
@@ -71,7 +72,7 @@ def calibration_batches(manifest: Path, bundle: Bundle, photos: int, split: str,
         preprocess(decode_image(resolve_image_path(manifest, p)), bundle.spec) for p in frame["image_path"]
     ]
     if not arrays:
-        raise ValueError(f"{manifest}: no photos to calibrate with")
+        raise InputError(f"{manifest}: no photos to calibrate with")
     return [np.stack(arrays[i : i + batch]) for i in range(0, len(arrays), batch)]
 
 
@@ -152,7 +153,7 @@ def quantize(
     fp32 = Bundle(bundle_dir)
     out = Path(out) if out is not None else bundle_dir.with_name(f"{bundle_dir.name}-int8")
     if out.exists():
-        raise ValueError(f"{out} already exists: bundles are immutable, choose another --out")
+        raise InputError(f"{out} already exists: bundles are immutable, choose another --out")
     batches = calibration_batches(calib_manifest, fp32, calib_photos, calib_split)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

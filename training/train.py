@@ -30,6 +30,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from data.taxonomy import load_taxonomy
+from secondlook.errors import InputError
 from serving.preprocess import PreprocessSpec, ResizeMode
 from training.cache import photo_batches
 from training.calibrate import fit_defect_thresholds, fit_temperatures
@@ -67,7 +68,7 @@ def preprocess_spec(config: TrainConfig) -> PreprocessSpec:
         return PreprocessSpec(size=size, resize=resize)
     mean, std = tuple(pretrained.mean), tuple(pretrained.std)
     if len(mean) != 3 or len(std) != 3:
-        raise ValueError(
+        raise InputError(
             f"model.backbone {config.model.backbone}: its pretrained mean and std need three values (RGB)"
         )
     return PreprocessSpec(size=size, resize=resize, mean=mean, std=std)
@@ -155,7 +156,7 @@ def train(
         if resume:
             restore(run)
         elif world.main and run.run_dir.exists() and latest_epoch(run.run_dir) is not None:
-            raise ValueError(
+            raise InputError(
                 f"{run.run_dir} already holds checkpoints: pass --resume to continue, "
                 "or choose another out_dir"
             )
@@ -195,7 +196,7 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
         config.data.train_items,
     )
     if splits.train.empty or splits.val.empty:
-        raise ValueError(f"{config.data.manifest}: not enough items for a train and a validation split")
+        raise InputError(f"{config.data.manifest}: not enough items for a train and a validation split")
     augment = "none" if config.caches_features else config.train.augment
     train_set = PhotoDataset(splits.train, config.data.manifest, spec, augment, config.seed)
     val_set = PhotoDataset(splits.val, config.data.manifest, spec, "none", config.seed)
@@ -260,7 +261,7 @@ def restore(run: Run) -> None:
     """Continue from the last complete epoch in the run folder: weights, optimiser, history."""
     last = latest_epoch(run.run_dir)
     if last is None:
-        raise ValueError(f"--resume: no complete checkpoint in {run.run_dir / 'checkpoints'}")
+        raise InputError(f"--resume: no complete checkpoint in {run.run_dir / 'checkpoints'}")
     weights, ema_weights, state_path = epoch_paths(run.run_dir, last)
     run.model.load_state_dict(load_weights(weights))
     if run.ema is not None and ema_weights.exists():

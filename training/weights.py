@@ -22,8 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from secondlook.errors import SecondlookError
 
-class PretrainedWeightsMissing(FileNotFoundError):
+
+class PretrainedWeightsMissing(SecondlookError, FileNotFoundError):
     """Pretrained weights were asked for but are not on this machine, or do not fit the backbone."""
 
 

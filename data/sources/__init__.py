@@ -19,6 +19,7 @@ from data.sources.fashion import import_fashion
 from data.sources.imagefolder import import_imagefolder
 from data.sources.mvtec import import_mvtec
 from data.sources.table import import_table
+from secondlook.errors import InputError
 
 __all__ = ["SOURCES", "Source", "SourceLayoutError", "import_source"]
 
@@ -66,10 +67,10 @@ def import_source(name: str, root: Path, out_dir: Path, **options: object) -> pd
     """Run the importer called `name`; unknown names and options fail before any file is read."""
     source = SOURCES.get(name)
     if source is None:
-        raise ValueError(f"unknown source {name!r} (sources: {', '.join(SOURCES)})")
+        raise InputError(f"unknown source {name!r} (sources: {', '.join(SOURCES)})")
     unknown = [option for option in options if option not in source.options]
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"source {name!r} does not accept option(s) {', '.join(unknown)} "
             f"(options: {', '.join(source.options)})"
         )

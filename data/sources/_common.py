@@ -8,12 +8,13 @@ from pathlib import Path
 import pandas as pd
 
 from data.manifest import REQUIRED_COLUMNS, normalise
+from secondlook.errors import SecondlookError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _SHOWN_ENTRIES = 12
 
 
-class SourceLayoutError(ValueError):
+class SourceLayoutError(SecondlookError, ValueError):
     """A dataset folder (or table) that does not have the layout its importer expects."""
 
 

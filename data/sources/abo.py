@@ -20,6 +20,7 @@ import pandas as pd
 from data.manifest import relative_to
 from data.sources._common import finish, layout_error
 from data.splits import split_for_item
+from secondlook.errors import InputError
 
 SOURCE = "abo"
 # ABO product_type value -> taxonomy category.
@@ -49,7 +50,7 @@ def _listings(files: list[Path]) -> Iterator[dict]:
                 try:
                     yield json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not a JSON listing ({exc.msg})") from None
+                    raise InputError(f"{path}:{number}: not a JSON listing ({exc.msg})") from None
 
 
 def _product_type(listing: dict) -> str | None:

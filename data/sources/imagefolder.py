@@ -15,6 +15,7 @@ from data.manifest import NO_DEFECTS, relative_to
 from data.sources._common import finish, is_image, layout_error
 from data.splits import split_for_item
 from data.taxonomy import load_taxonomy
+from secondlook.errors import InputError
 
 SOURCE = "imagefolder"
 # Folder name (lower case) -> manifest split.
@@ -74,7 +75,7 @@ def import_imagefolder(
     root, out_dir = Path(root), Path(out_dir)
     taxonomy = load_taxonomy()
     if task not in taxonomy.task_names:
-        raise ValueError(f"unknown task {task!r} (tasks: {', '.join(taxonomy.task_names)})")
+        raise InputError(f"unknown task {task!r} (tasks: {', '.join(taxonomy.task_names)})")
     allowed = taxonomy.classes(task) + ((NO_DEFECTS,) if task == "defects" else ())
 
     class_dirs = _class_dirs(root)

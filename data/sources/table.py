@@ -14,6 +14,7 @@ from data.manifest import SPLITS, manifest_columns, parse_defects, relative_to
 from data.sources._common import finish, layout_error
 from data.splits import split_for_item
 from data.taxonomy import load_taxonomy
+from secondlook.errors import InputError
 
 SOURCE = "table"
 EXPECTED = """
@@ -41,7 +42,7 @@ def _resolve_mapping(table: pd.DataFrame, mapping: dict[str, str] | None, path: 
     mapping = dict(mapping or {})
     unknown_targets = [target for target in mapping if target not in columns]
     if unknown_targets:
-        raise ValueError(
+        raise InputError(
             f"mapping names unknown manifest column(s) {', '.join(unknown_targets)} "
             f"(manifest columns: {', '.join(columns)})"
         )
@@ -83,13 +84,13 @@ def _check_labels(frame: pd.DataFrame) -> None:
         else:
             bad = sorted({str(v) for v in values if v not in taxonomy.classes(task)})
         if bad:
-            raise ValueError(
+            raise InputError(
                 f"column {task}: {', '.join(bad[:10])} not {task} classes "
                 f"(allowed: {', '.join(taxonomy.classes(task))})"
             )
     bad_splits = sorted(set(frame["split"].dropna()) - set(SPLITS))
     if bad_splits:
-        raise ValueError(f"column split: {', '.join(bad_splits)} not splits (allowed: {', '.join(SPLITS)})")
+        raise InputError(f"column split: {', '.join(bad_splits)} not splits (allowed: {', '.join(SPLITS)})")
 
 
 def import_table(
@@ -144,11 +145,11 @@ def import_table(
     _check_labels(frame)
     duplicated = frame["photo_id"][frame["photo_id"].duplicated()]
     if len(duplicated):
-        raise ValueError(f"photo_id not unique: {', '.join(duplicated.unique()[:10])}")
+        raise InputError(f"photo_id not unique: {', '.join(duplicated.unique()[:10])}")
     splits_per_item = frame.groupby("item_id")["split"].nunique()
     straddling = splits_per_item.index[splits_per_item > 1]
     if len(straddling):
-        raise ValueError(f"item(s) in more than one split: {', '.join(map(str, straddling[:10]))}")
+        raise InputError(f"item(s) in more than one split: {', '.join(map(str, straddling[:10]))}")
 
     kept = frame[exists]
     return finish(kept.to_dict("records"), SOURCE, skipped=int((~exists).sum()))

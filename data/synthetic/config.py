@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data.splits import DEFAULT_FRACTIONS, check_fractions
+from secondlook.errors import InputError
 
 GENERATOR_VERSION = "1"
 
@@ -123,17 +124,17 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         if self.items < 1:
-            raise ValueError(f"items must be at least 1, got {self.items}")
+            raise InputError(f"items must be at least 1, got {self.items}")
         if self.difficulty not in DIFFICULTIES:
-            raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {self.difficulty!r}")
+            raise InputError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {self.difficulty!r}")
         if not 128 <= self.size <= 1024:
-            raise ValueError(f"size must be between 128 and 1024 pixels, got {self.size}")
+            raise InputError(f"size must be between 128 and 1024 pixels, got {self.size}")
         if not 0.0 <= self.counterfeit_rate <= 1.0:
-            raise ValueError(f"counterfeit_rate must be between 0 and 1, got {self.counterfeit_rate}")
+            raise InputError(f"counterfeit_rate must be between 0 and 1, got {self.counterfeit_rate}")
         if self.workers < 0:
-            raise ValueError(f"workers must be 0 (one per core) or more, got {self.workers}")
+            raise InputError(f"workers must be 0 (one per core) or more, got {self.workers}")
         if not self.manifest_name.endswith((".csv", ".parquet")):
-            raise ValueError("manifest_name must end in .csv or .parquet")
+            raise InputError("manifest_name must end in .csv or .parquet")
         check_fractions(self.split_fractions)
 
     @property

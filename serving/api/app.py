@@ -14,7 +14,7 @@ from serving.api.routes import appraisals, health, me, reviews, web
 from serving.batcher import MicroBatcher
 from serving.bundle import usable_cores
 from serving.runner import ReviewerPanel
-from serving.settings import Settings
+from serving.settings import Settings, load_settings
 from serving.store import audit
 from serving.store.db import open_database, session_factory
 from serving.store.photos import PhotoStore
@@ -34,7 +34,7 @@ def load_panel(settings: Settings) -> ReviewerPanel:
 
 def create_app(settings: Settings | None = None, panel: ReviewerPanel | None = None) -> FastAPI:
     """Build the app; models and database are opened at startup, not at import."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
+from secondlook.errors import InputError
 from serving.batch.items import InventoryItem
 from serving.batch.output import RunFolder
 from serving.batch.prepare import ItemFailure, ItemPreparer, PreparedItem, init_worker, prepare_in_worker
@@ -103,7 +104,7 @@ def skip_done(items: Iterable[InventoryItem], folder: RunFolder) -> Iterator[Inv
         for item in islice(iterator, folder.done_items):  # one at a time: memory stays bounded
             skipped, last = skipped + 1, item.item_id
         if skipped < folder.done_items or last != folder.last_item:
-            raise ValueError(
+            raise InputError(
                 f"cannot resume {folder.out}: its committed items do not match the manifest's first "
                 f"{folder.done_items} items (was the manifest changed?)"
             )

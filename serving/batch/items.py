@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from data.manifest import resolve_image_path
+from secondlook.errors import InputError, MissingInput
 
 NEEDED = ("item_id", "image_path")
 OPTIONAL = ("view", "category", "declared_value")
@@ -43,9 +44,9 @@ def _chunks(manifest: Path, columns: list[str], rows: int) -> Iterator[pd.DataFr
 
 def _columns(manifest: Path) -> list[str]:
     if not manifest.is_file():
-        raise FileNotFoundError(f"manifest {manifest} does not exist")
+        raise MissingInput(f"manifest {manifest} does not exist")
     if manifest.suffix not in (".csv", ".parquet"):
-        raise ValueError(f"manifest {manifest}: expected a .csv or .parquet file")
+        raise InputError(f"manifest {manifest}: expected a .csv or .parquet file")
     names = (
         pq.ParquetFile(manifest).schema_arrow.names
         if manifest.suffix == ".parquet"
@@ -53,7 +54,7 @@ def _columns(manifest: Path) -> list[str]:
     )
     missing = [c for c in NEEDED if c not in names]
     if missing:
-        raise ValueError(f"manifest {manifest} lacks the column(s) {', '.join(missing)}")
+        raise InputError(f"manifest {manifest} lacks the column(s) {', '.join(missing)}")
     return [*NEEDED, *(c for c in OPTIONAL if c in names)]
 
 

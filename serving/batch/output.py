@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data.atomic import atomic_path, atomic_write_text
+from secondlook.errors import InputError, MissingInput
 
 PARTS = "parts"
 
@@ -36,19 +37,19 @@ class RunFolder:
         info_path = out / "run.json"
         if info_path.exists():
             if not resume:
-                raise ValueError(
+                raise InputError(
                     f"{out} already holds a run: add --resume to finish it, or choose a new folder"
                 )
             recorded = json.loads(info_path.read_text())
             for key in ("manifest_sha256", "models", "policy_sha256"):
                 if recorded.get(key) != run_info.get(key):
-                    raise ValueError(
+                    raise InputError(
                         f"cannot resume {out}: its {key.replace('_', ' ')} differs from this run's "
                         f"({recorded.get(key)} vs {run_info.get(key)})"
                     )
         else:
             if out.exists() and any(out.iterdir()):
-                raise ValueError(f"{out} is not empty and holds no run: choose a new folder")
+                raise InputError(f"{out} is not empty and holds no run: choose a new folder")
             atomic_write_text(info_path, json.dumps(run_info, indent=2, sort_keys=True))
         self.parts.mkdir(parents=True, exist_ok=True)
         for leftover in self.parts.glob(".*.tmp"):  # a part being written when the run died
@@ -132,7 +133,7 @@ def read_run(run: str | Path, columns: list[str] | None = None):
     """All committed rows of a run as a pandas DataFrame."""
     parts = sorted((Path(run) / PARTS).glob("part-*.parquet"))
     if not (Path(run) / "run.json").is_file():
-        raise FileNotFoundError(f"{run} is not a rescore run folder (no run.json)")
+        raise MissingInput(f"{run} is not a rescore run folder (no run.json)")
     if not parts:
         import pandas as pd
 

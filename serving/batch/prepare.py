@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from data.decode import DecodeLimits, ImageDecodeError, decode_image, read_photo
 from serving.batch.items import InventoryItem
 from serving.runner import ItemRequest, Preparer, ReviewerPanel
-from serving.settings import Settings
+from serving.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ItemPreparer:
     @classmethod
     def for_panel(cls, panel: ReviewerPanel, settings: Settings | None = None) -> ItemPreparer:
         """The panel's preparer under the server's limits (photo size, pixels, photos per item)."""
-        settings = settings or Settings()
+        settings = settings or load_settings()
         taxonomy = panel.taxonomy
         return cls(
             panel.preparer,

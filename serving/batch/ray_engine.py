@@ -19,6 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from secondlook.errors import InputError
 from serving.batch.engine import EngineOptions
 from serving.batch.items import InventoryItem
 from serving.batch.output import RunFolder
@@ -32,7 +33,7 @@ def _ray():
         import ray
         import ray.data
     except ImportError:
-        raise ValueError(INSTALL) from None
+        raise InputError(INSTALL) from None
     return ray
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from data.atomic import file_sha256
+from secondlook.errors import InputError
 from serving.batch.engine import EngineOptions, run_local, skip_done
 from serving.batch.items import stream_items
 from serving.batch.output import RunFolder
@@ -41,7 +42,7 @@ def rescore(
 ) -> dict[str, Any]:
     """Score every item of `manifest` into `out`; returns the summary written there."""
     if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+        raise InputError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
     info = run_info(manifest, panel, policy_path)
     folder = RunFolder(out, schema(list(panel.bundles)), info, resume, options.part_items)
     already = folder.done_items

@@ -47,12 +47,12 @@ def appraise(
     """Appraise one item from its photos (or items of a manifest) locally, with the same code as the API."""
     from data.decode import decode_image
     from serving.api.app import load_panel
-    from serving.settings import Settings
+    from serving.settings import load_settings
     from serving.verdict_eval import appraise_item, manifest_items
 
     if bool(photos) == bool(manifest):
         raise click.UsageError("give either PHOTOS or --manifest")
-    panel = load_panel(Settings())
+    panel = load_panel(load_settings())
     if manifest is not None:
         for n, item in enumerate(manifest_items(manifest, split, item_ids)):
             if n == limit and not item_ids:

@@ -15,10 +15,10 @@ def db() -> None:
 @db.command("upgrade")
 def upgrade_database() -> None:
     """Bring SECONDLOOK_DATABASE_URL to the newest schema (the server also does this at start)."""
-    from serving.settings import Settings
+    from serving.settings import load_settings
     from serving.store.db import newest_schema_version, open_database, redacted, schema_version
 
-    settings = Settings()
+    settings = load_settings()
     engine = open_database(settings.database_url)
     before = schema_version(engine)
     engine.dispose()
@@ -40,12 +40,12 @@ def audit() -> None:
 @audit.command()
 def verify() -> None:
     """Check the whole chain; exit 1 naming the first entry that does not fit."""
-    from serving.settings import Settings
+    from serving.settings import load_settings
     from serving.store.audit import CONFIG, verify_chain
     from serving.store.db import reading
     from serving.store.reconcile import reconcile
 
-    sessions = store_sessions(Settings(), create_audit_key=False)  # the database first, then the key
+    sessions = store_sessions(load_settings(), create_audit_key=False)  # the database first, then the key
     with reading(sessions) as session:
         config = session.info[CONFIG]  # the key and anchor the sessions were configured with
         report = verify_chain(session, config)

@@ -28,11 +28,11 @@ def keys() -> None:
 )
 def create_key_command(role: str, name: str, person: str | None) -> None:
     """Create a key and print its secret."""
-    from serving.settings import Settings
+    from serving.settings import load_settings
     from serving.store.db import transaction
     from serving.store.keys import create_key
 
-    with transaction(store_sessions(Settings(), migrate=True)) as session:
+    with transaction(store_sessions(load_settings(), migrate=True)) as session:
         row, secret = create_key(session, name, role, actor=acting_user(), person=person)
     click.echo(f"key {row.id} ({role}, {name}): {secret}")
     click.echo("Keep it safe: it is not stored and cannot be shown again.", err=True)
@@ -42,12 +42,12 @@ def create_key_command(role: str, name: str, person: str | None) -> None:
 @click.argument("key_id", type=int)
 def revoke_key_command(key_id: int) -> None:
     """Revoke key KEY_ID (see `keys list`): refused from the next request on; audited."""
-    from serving.settings import Settings
+    from serving.settings import load_settings
     from serving.store.db import transaction
     from serving.store.keys import UnknownKey, revoke_key
 
     try:
-        with transaction(store_sessions(Settings(), migrate=True)) as session:
+        with transaction(store_sessions(load_settings(), migrate=True)) as session:
             row = revoke_key(session, key_id, actor=acting_user())
     except UnknownKey as exc:
         raise click.ClickException(str(exc)) from None
@@ -57,11 +57,11 @@ def revoke_key_command(key_id: int) -> None:
 @keys.command("list")
 def list_keys_command() -> None:
     """Every key: id, role, name, person, the first characters of its secret, created, revoked."""
-    from serving.settings import Settings
+    from serving.settings import load_settings
     from serving.store.db import reading
     from serving.store.keys import list_keys
 
-    with reading(store_sessions(Settings(), migrate=True)) as session:
+    with reading(store_sessions(load_settings(), migrate=True)) as session:
         rows = list_keys(session)
     for row in rows:
         state = "revoked" if row.revoked else "active"

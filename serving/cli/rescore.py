@@ -59,9 +59,9 @@ def rescore_run(
     from serving.batch.engine import EngineOptions, share_cores
     from serving.batch.items import count_items
     from serving.batch.run import rescore as run_rescore
-    from serving.settings import Settings
+    from serving.settings import load_settings
 
-    settings = Settings()
+    settings = load_settings()
     workers, threads = share_cores(workers, settings.inference_threads)
     reviewers = {n: f"{n}@{alias}" for n in settings.reviewers}
     settings = settings.model_copy(update={"reviewers": reviewers, "inference_threads": threads})

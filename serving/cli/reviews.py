@@ -21,9 +21,9 @@ def reviews() -> None:
 def export_reviews(out: Path) -> None:
     """Expert-final decisions as a labelled manifest for retraining."""
     from serving.review_export import export_reviewed
-    from serving.settings import Settings
+    from serving.settings import load_settings
     from serving.store.photos import PhotoStore
 
-    settings = Settings()
+    settings = load_settings()
     items = export_reviewed(store_sessions(settings), PhotoStore(settings.photo_store), out)
     click.echo(f"{items} expert-decided items written to {out}")

@@ -15,7 +15,7 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from serving.api.app import create_app, load_panel
-    from serving.settings import Settings
+    from serving.settings import load_settings
     from serving.store.db import open_database
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # JSON access lines, one per request
@@ -23,7 +23,7 @@ def serve(host: str, port: int) -> None:
 
     # Models and database are checked here first, so a wrong setting is one line, not a traceback
     # (the app migrates the database when it starts).
-    settings = Settings()
+    settings = load_settings()
     panel = load_panel(settings)
     open_database(settings.database_url).dispose()
     click.echo(f"secondlook API on http://{host}:{port} (OpenAPI at /docs)")

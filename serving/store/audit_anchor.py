@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data.atomic import atomic_write_bytes
+from secondlook.errors import SecondlookError
 
 ANCHOR_FORMAT = 1
 _LOCK = threading.Lock()  # threads of this process; fcntl.flock below serialises processes
 
 
-class AnchorError(ValueError):
+class AnchorError(SecondlookError, ValueError):
     """An anchor file that cannot be read or whose MAC does not match."""
 
 

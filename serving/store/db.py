@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from secondlook.errors import SecondlookError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 READONLY = "secondlook_readonly"  # execution option marking a read-only transaction
 
@@ -80,7 +82,7 @@ def upgrade(url: str) -> None:
     command.upgrade(config, "head")
 
 
-class DatabaseUnavailable(ValueError):
+class DatabaseUnavailable(SecondlookError, ValueError):
     """The database URL is malformed, its driver is missing, or its server cannot be reached."""
 
 

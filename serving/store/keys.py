@@ -10,6 +10,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from secondlook.errors import InputError, SecondlookError
 from serving.store import audit
 from serving.store.models import ApiKey
 
@@ -21,7 +22,7 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class UnknownKey(ValueError):
+class UnknownKey(SecondlookError, ValueError):
     """No key with that id."""
 
 
@@ -32,13 +33,13 @@ def create_key(
     time it is visible). Give every key of one person the same `person`: the review rules
     then treat them as one reviewer."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise InputError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if not name.strip():
-        raise ValueError("a key needs a name (who or what uses it)")
+        raise InputError("a key needs a name (who or what uses it)")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     owner = (person if person is not None else name).strip()
     if not owner:
-        raise ValueError("a key's person cannot be empty")
+        raise InputError("a key's person cannot be empty")
     row = ApiKey(name=name.strip(), person=owner, role=role, key_hash=hash_key(secret), prefix=secret[:10])
     session.add(row)
     session.flush()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pandas as pd
 import pytest
 from PIL import Image
@@ -139,3 +140,29 @@ def test_user_mistakes_give_one_line_and_no_traceback(tmp_path: Path, args: list
     assert "Traceback" not in result.stderr
     assert message in result.stderr
     assert not (tmp_path / "m.csv").exists()
+
+
+@click.command()
+@click.argument("kind")
+def _raiser(kind: str) -> None:
+    """Raises a user's error or a bug, for the test below."""
+    from secondlook.errors import InputError
+
+    if kind == "mistake":
+        raise InputError("items must be at least 1, got 0")
+    raise ValueError("a bug deep inside")
+
+
+def test_only_our_errors_become_one_line_and_bugs_keep_their_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from secondlook.cli import cli
+
+    monkeypatch.setitem(SUBCOMMANDS, "raiser", (f"{__name__}:_raiser", "test only"))
+    mistake = CliRunner().invoke(cli, ["raiser", "mistake"])
+    assert mistake.exit_code == 1 and mistake.output == "Error: items must be at least 1, got 0\n"
+    bug = CliRunner().invoke(cli, ["raiser", "bug"])
+    assert bug.exit_code == 1 and isinstance(bug.exception, ValueError)  # not turned into a message
+    assert "Error:" not in bug.output
