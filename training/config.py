@@ -1,5 +1,8 @@
 """Training configuration: YAML -> validated pydantic model, with `--set a.b=value` overrides.
 
+A config file may name another as its `base: other.yaml` (relative to its own folder) and set
+only the keys that differ: the base is read first (itself possibly with a base), the file is
+merged over it (sections key by key; lists and values replace), then `--set` overrides apply.
 Unknown keys and bad values are errors that name the key. The resolved configuration is
 saved with every run (`config.yaml` in the run folder and as an MLflow artifact).
 """
@@ -12,10 +15,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from secondlook.errors import SecondlookError
 from secondlook.yamlfile import load_yaml, validation_message
 
 
-class ConfigError(ValueError):
+class ConfigError(SecondlookError, ValueError):
     """A configuration file or override that cannot be used; the message names the key."""
 
 
@@ -147,17 +151,50 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+BASE_KEY = "base"  # top-level key naming the config file a config extends
+
+
+def merge_config(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """`child` over `base`: mappings merge key by key, anything else (lists, values) replaces."""
+    merged = dict(base)
+    for key, value in child.items():
+        below = merged.get(key)
+        if isinstance(value, dict) and isinstance(below, dict):
+            merged[key] = merge_config(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_config(path: Path, chain: list[Path]) -> tuple[dict[str, Any], list[Path]]:
+    """The file's mapping merged over its bases (without `base`), and the bases read, nearest first."""
+    loaded = load_yaml(path, ConfigError, what="config file")
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw: dict[str, Any] = dict(loaded or {})
+    if BASE_KEY not in raw:
+        return raw, []
+    name = raw.pop(BASE_KEY)
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{path}: base: expected the name of a config file, e.g. base: reviewer_a.yaml")
+    base_path = path.parent / name.strip()
+    seen = [*chain, path]
+    if any(base_path.resolve() == other.resolve() for other in seen):
+        raise ConfigError("config base cycle: " + " -> ".join(str(p) for p in [*seen, base_path]))
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base config not found: {base_path}")
+    base_raw, bases = _read_config(base_path, seen)
+    return merge_config(base_raw, raw), [base_path, *bases]
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML config (or the defaults when `path` is None) and apply overrides."""
+    """Read a YAML config (or the defaults when `path` is None) over its bases, and apply overrides."""
     raw: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
         path = Path(path)
-        source = str(path)
-        loaded = load_yaml(path, ConfigError, what="config file")
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        raw = loaded or {}
+        raw, bases = _read_config(path, [])
+        source = str(path) + (f" (base {', '.join(str(b) for b in bases)})" if bases else "")
     raw = apply_overrides(raw, overrides or [])
     try:
         return TrainConfig(**raw)
