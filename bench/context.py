@@ -68,7 +68,9 @@ class BenchContext:
     ) -> BenchContext:
         """Defaults: the demo's benchmark, champions and training runs (`make demo-verdicts`)."""
         from serving.registry import resolve_bundle
+        from serving.settings import load_settings
 
+        models_dir = models_dir if models_dir is not None else load_settings().models_dir
         hint = "run `make demo-verdicts` first, or give --manifest/--bundle/--checkpoint"
         if not manifest.is_file():
             raise MissingInput(f"no benchmark manifest at {manifest}: {hint}")

@@ -6,13 +6,13 @@ of each model points at:
     {"format": 1, "models": {"reviewer_a": {"champion": "1", "challenger": "2"}}}
 
 `promote` is the only writer: it checks that the bundle opens, then replaces the file
-atomically (write a temporary file, fsync, rename). Torch-free, for serving.
+atomically (write a temporary file, fsync, rename). Torch-free, for serving. Every function
+takes the models folder (`Settings.models_dir`): the registry reads no setting itself.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +25,6 @@ from serving.bundle import MODEL_FILE, Bundle, BundleError
 REGISTRY_FORMAT = 1
 REGISTRY_FILE = "registry.json"
 ALIASES = ("champion", "challenger")
-
-
-def models_dir() -> Path:
-    """Where bundles and the registry live: $SECONDLOOK_MODELS_DIR or ./models."""
-    return Path(os.environ.get("SECONDLOOK_MODELS_DIR", "models"))
 
 
 class RegistryError(SecondlookError, ValueError):
@@ -64,9 +59,9 @@ class BundleRef:
     aliases: tuple[str, ...]
 
 
-def read_registry(root: Path | None = None) -> dict[str, dict[str, str]]:
+def read_registry(root: Path) -> dict[str, dict[str, str]]:
     """{name: {alias: version}}; an absent registry is empty."""
-    path = (root or models_dir()) / REGISTRY_FILE
+    path = root / REGISTRY_FILE
     if not path.exists():
         return {}
     try:
@@ -91,9 +86,8 @@ def read_registry(root: Path | None = None) -> dict[str, dict[str, str]]:
         raise RegistryError(f"{path}: {exc}; restore it from version control") from None
 
 
-def list_bundles(root: Path | None = None) -> list[BundleRef]:
+def list_bundles(root: Path) -> list[BundleRef]:
     """Every bundle folder under the models folder, with the aliases pointing at it."""
-    root = root or models_dir()
     registry = read_registry(root)
     refs = []
     for model_file in sorted(root.glob(f"*/*/{MODEL_FILE}")):
@@ -103,14 +97,13 @@ def list_bundles(root: Path | None = None) -> list[BundleRef]:
     return refs
 
 
-def resolve_bundle(reference: str | Path, root: Path | None = None) -> Path:
+def resolve_bundle(reference: str | Path, root: Path) -> Path:
     """A bundle folder from `NAME@ALIAS`, `NAME/VERSION` or a path.
 
     An alias and a `NAME/VERSION` resolve inside the models folder first, so a folder of the
     same name in the working directory never shadows a registered bundle; an alias resolves
     only there."""
     text = str(reference)
-    root = root or models_dir()
     if "@" in text:
         name, alias = text.split("@", 1)
         version = read_registry(root).get(check_name(name, "model name"), {}).get(alias)
@@ -132,13 +125,12 @@ def resolve_bundle(reference: str | Path, root: Path | None = None) -> Path:
     raise RegistryError(f"{reference}: no bundle there (looked in {looked})")
 
 
-def open_bundle(reference: str | Path, root: Path | None = None, **kwargs: Any) -> Bundle:
+def open_bundle(reference: str | Path, root: Path, **kwargs: Any) -> Bundle:
     return Bundle(resolve_bundle(reference, root), **kwargs)
 
 
-def promote(name: str, version: str, alias: str, root: Path | None = None) -> Path:
+def promote(name: str, version: str, alias: str, root: Path) -> Path:
     """Point `name@alias` at `models/name/version` after checking that the bundle opens."""
-    root = root or models_dir()
     if alias not in ALIASES:
         raise RegistryError(f"alias must be one of {', '.join(ALIASES)}, got {alias!r}")
     bundle_dir = root / check_name(name, "model name") / check_name(version, "version")

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.decode import DecodeLimits
 from secondlook.errors import InputError, SecondlookError
+from secondlook.resources import config_path
 
 if TYPE_CHECKING:
     from serving.store.audit import AuditConfig
@@ -27,7 +28,7 @@ class Settings(BaseSettings):
     models_dir: Path = Path("models")
     # reviewer name (as in the policy) -> bundle reference (NAME@ALIAS, NAME/VERSION or folder)
     reviewers: dict[str, str] = {"reviewer_a": "reviewer_a@champion", "reviewer_b": "reviewer_b@champion"}
-    policy_path: Path = Path("configs/verdict.yaml")
+    policy_path: Path = Field(default_factory=lambda: config_path("verdict.yaml"))
     max_photos: int = Field(12, ge=1)
     max_file_bytes: int = Field(15 * 1024 * 1024, ge=1024)
     max_request_bytes: int = Field(120 * 1024 * 1024, ge=1024)

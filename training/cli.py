@@ -143,6 +143,7 @@ def evaluate(
     if (checkpoint is None) == (bundle is None):
         raise click.UsageError("give exactly one of --checkpoint or --bundle")
     from serving.registry import resolve_bundle
+    from serving.settings import load_settings
     from training.evaluate import evaluate as run_evaluation
     from training.evaluate import headline, headline_table
 
@@ -150,7 +151,7 @@ def evaluate(
         model_path = checkpoint
     else:
         assert bundle is not None, "exactly one of --checkpoint and --bundle, checked above"
-        model_path = resolve_bundle(bundle)
+        model_path = resolve_bundle(bundle, load_settings().models_dir)
     metrics = run_evaluation(model_path, manifest, split, out_dir, workers)
     click.echo(headline_table(headline(metrics)))
     item = metrics["authenticity_item"]
@@ -267,10 +268,11 @@ def quantize(
 ) -> None:
     """Static INT8 (QDQ) variant of BUNDLE_REF (folder, NAME/VERSION or NAME@ALIAS)."""
     from serving.registry import resolve_bundle
+    from serving.settings import load_settings
     from training.quantize import quantize as run_quantize
 
     report = run_quantize(
-        resolve_bundle(bundle_ref),
+        resolve_bundle(bundle_ref, load_settings().models_dir),
         calib_manifest,
         out,
         test_manifest,

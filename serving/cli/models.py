@@ -21,15 +21,23 @@ def models(ctx: click.Context, models_dir: Path | None) -> None:
     ctx.obj = models_dir
 
 
+def _root(models_dir: Path | None) -> Path:
+    """--models-dir, else the configured one (SECONDLOOK_MODELS_DIR, default ./models)."""
+    from serving.settings import load_settings
+
+    return models_dir if models_dir is not None else load_settings().models_dir
+
+
 @models.command("list")
 @click.pass_obj
 def list_models(root: Path | None) -> None:
     """Every bundle with its aliases."""
-    from serving.registry import list_bundles, models_dir
+    from serving.registry import list_bundles
 
-    refs = list_bundles(root)
+    folder = _root(root)
+    refs = list_bundles(folder)
     if not refs:
-        click.echo(f"no bundles in {root or models_dir()}; make one with `secondlook export`")
+        click.echo(f"no bundles in {folder}; make one with `secondlook export`")
         return
     for ref in refs:
         aliases = f"  [{', '.join(ref.aliases)}]" if ref.aliases else ""
@@ -43,7 +51,7 @@ def show(root: Path | None, reference: str) -> None:
     """A bundle's metadata: NAME/VERSION, NAME@ALIAS or a folder."""
     from serving.registry import open_bundle
 
-    bundle = open_bundle(reference, root)
+    bundle = open_bundle(reference, _root(root))
     meta = bundle.metadata
     summary = {
         "bundle": str(bundle.directory),
@@ -72,5 +80,5 @@ def promote(root: Path | None, name: str, version: str, alias: str) -> None:
     """Point NAME@ALIAS at models/NAME/VERSION (checked, then written atomically)."""
     from serving.registry import promote as run_promote
 
-    path = run_promote(name, version, alias, root)
+    path = run_promote(name, version, alias, _root(root))
     click.echo(f"{name}@{alias} -> {path}")

@@ -22,8 +22,8 @@ _POLICY_OPTION = click.option(
     "--policy",
     "policy_path",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=Path("configs/verdict.yaml"),
-    show_default=True,
+    default=None,
+    help="Policy file [default: SECONDLOOK_POLICY_PATH, else the shipped configs/verdict.yaml].",
 )
 _MODEL_OPTION = click.option(
     "--model",
@@ -37,6 +37,7 @@ _MODEL_OPTION = click.option(
 def _policy_bundles(reviewers: Iterable[str], models: tuple[str, ...]) -> dict[str, Bundle]:
     """Each reviewer's bundle: as given by --model REVIEWER=BUNDLE, else REVIEWER@champion."""
     from serving.registry import open_bundle
+    from serving.settings import load_settings
 
     names = list(reviewers)
     chosen = dict(m.split("=", 1) for m in models if "=" in m)
@@ -44,7 +45,8 @@ def _policy_bundles(reviewers: Iterable[str], models: tuple[str, ...]) -> dict[s
         raise click.BadParameter(
             f"expected REVIEWER=BUNDLE with REVIEWER in {', '.join(names)}", param_hint="--model"
         )
-    return {name: open_bundle(chosen.get(name, f"{name}@champion")) for name in names}
+    root = load_settings().models_dir
+    return {name: open_bundle(chosen.get(name, f"{name}@champion"), root) for name in names}
 
 
 @policy.command()
@@ -69,15 +71,17 @@ def fit(
     manifest: Path,
     split: str,
     target_error: float,
-    policy_path: Path,
+    policy_path: Path | None,
     models: tuple[str, ...],
     out: Path | None,
 ) -> None:
     """Fit the reviewers' thresholds to a target error rate among auto-decided items."""
     from data.atomic import atomic_write_text
     from serving.policy_fit import fit_thresholds, fitted_policy, panel_scores
+    from serving.settings import load_settings
     from serving.verdict import load_policy
 
+    policy_path = policy_path or load_settings().policy_path
     current = load_policy(policy_path)
     bundles = _policy_bundles(current.reviewers, models)
     scores, labels = panel_scores(bundles, manifest, split)
@@ -119,14 +123,15 @@ def fit(
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate_policy(
-    manifest: Path, split: str, policy_path: Path, models: tuple[str, ...], out: Path, quiet: bool
+    manifest: Path, split: str, policy_path: Path | None, models: tuple[str, ...], out: Path, quiet: bool
 ) -> None:
     """The dual-review verdicts on labelled items: coverage, error among auto-decided items."""
     from serving.runner import ReviewerPanel
+    from serving.settings import load_settings
     from serving.verdict import load_policy
     from serving.verdict_eval import verdict_table, write_evaluation
 
-    current = load_policy(policy_path)
+    current = load_policy(policy_path or load_settings().policy_path)
     panel = ReviewerPanel(_policy_bundles(current.reviewers, models), current)
     metrics = write_evaluation(verdict_table(panel, manifest, split, progress=not quiet), out)
     error = metrics["error_auto_decided"]
