@@ -69,3 +69,19 @@ def latest_epoch(run_dir: Path) -> int | None:
         if epoch_paths(run_dir, epoch)[0].exists():
             epochs.append(epoch)
     return max(epochs) if epochs else None
+
+
+def save_epoch(
+    run_dir: Path,
+    epoch: int,
+    weights: dict[str, torch.Tensor],
+    ema_weights: dict[str, torch.Tensor] | None,
+    state: dict[str, Any],
+) -> None:
+    """One epoch's checkpoint (see `epoch_paths`): its weights, its EMA weights if the run keeps
+    an EMA, then its training state (optimiser, scheduler, history)."""
+    weights_path, ema_path, state_path = epoch_paths(run_dir, epoch)
+    save_weights(weights_path, weights)
+    if ema_weights is not None:
+        save_weights(ema_path, ema_weights)
+    save_state(state_path, state)

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
@@ -40,18 +39,20 @@ from training.checkpoint import (
     latest_epoch,
     load_state,
     load_weights,
-    save_state,
+    save_epoch,
     save_weights,
 )
 from training.config import TrainConfig
 from training.data import ItemBatchSampler, PhotoDataset, load_splits
 from training.distributed import Distributed, distributed_context, seed_everything
-from training.evaluate import compute_metrics, headline, headline_keys, headline_table
+from training.evaluate import compute_metrics, headline, headline_table
 from training.losses import multitask_loss
 from training.model import Reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
 from training.predict import collect, forward, to_device
+from training.progress import clock, epoch_line
 from training.tracking import Tracker, file_sha256, git_sha, write_history
+from training.validation import validation_metrics
 
 Report = Callable[[str], None]
 HISTORY_FILE = "history.csv"
@@ -83,27 +84,6 @@ def build_model(config: TrainConfig) -> Reviewer:
         seg_channels=config.model.seg_channels,
         frozen_levels=config.model.frozen_levels,
     )
-
-
-def validation_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset) -> dict[str, float]:
-    """Every head's headline figure on validation (uncalibrated) and their mean, `score`,
-    which picks the best epoch."""
-    metrics = compute_metrics(predictions, dataset, temperatures={})
-    figures = headline(metrics)
-    known = [v for v in figures.values() if not math.isnan(v)]
-    figures["score"] = float(np.mean(known)) if known else float("nan")
-    # Learning-curve figures (training.curves), not part of the score.
-    recalls = [r["item_recall_at_5pct_fpr"] for r in metrics["cues"].values()]
-    recalls = [r for r in recalls if not math.isnan(r)]
-    figures["item_accuracy"] = metrics["authenticity_item"]["best_threshold_accuracy"]
-    figures["cue_recall"] = float(np.mean(recalls)) if recalls else float("nan")
-    figures["coverage_at_1pct"] = metrics["risk_coverage"]["coverage_at_risk_0.01"]
-    return {k: round(float(v), 6) for k, v in figures.items()}
-
-
-def clock(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 @dataclass
@@ -343,42 +323,32 @@ def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
         )
         if improved:
             run.best_score, run.best_epoch = score, epoch
-        _checkpoint(run, epoch)
+        save_epoch(
+            run.run_dir,
+            epoch,
+            run.model.state_dict(),
+            run.ema.module.state_dict() if run.ema is not None else None,
+            {
+                "optimizer": run.optimizer.state_dict(),
+                "scheduler": run.scheduler.state_dict(),
+                "epoch": epoch,
+                "best_score": run.best_score,
+                "best_epoch": run.best_epoch,
+                "history": run.history,
+            },
+        )
         if run.tracker is not None:
             run.tracker.log_epoch(record, epoch)
         done = epoch + 1 - run.start_epoch
         per_epoch = (time.perf_counter() - (run.epochs_started or run.started)) / done
         remaining = per_epoch * (config.train.epochs - epoch - 1)
-        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in headline_keys())
-        run.report(
-            f"{config.name} epoch {epoch + 1}/{config.train.epochs}: loss {trained['train_loss']:.3f}; "
-            f"val {shown}; {trained['seconds']:.0f} s ({trained['images_per_second']:.0f} photos/s), "
-            f"ETA {clock(remaining)}"
-        )
+        run.report(epoch_line(config.name, epoch, config.train.epochs, trained, metrics, remaining))
         run.epochs_without_gain = 0 if improved else run.epochs_without_gain + 1
     patience = config.train.early_stopping_patience
     stop = torch.tensor(int(bool(patience) and run.epochs_without_gain >= (patience or 0)))
     if run.world.world_size > 1:
         dist.broadcast(stop, src=0)
     return bool(int(stop))
-
-
-def _checkpoint(run: Run, epoch: int) -> None:
-    weights, ema_weights, state_path = epoch_paths(run.run_dir, epoch)
-    save_weights(weights, run.model.state_dict())
-    if run.ema is not None:
-        save_weights(ema_weights, run.ema.module.state_dict())
-    save_state(
-        state_path,
-        {
-            "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(),
-            "epoch": epoch,
-            "best_score": run.best_score,
-            "best_epoch": run.best_epoch,
-            "history": run.history,
-        },
-    )
 
 
 def finish(run: Run) -> None:
