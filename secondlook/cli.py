@@ -1,7 +1,7 @@
 """The `secondlook` command.
 
-Subcommand groups live with the package that implements them (`data.cli`,
-later `training.cli`, `serving.cli`) and are imported only when invoked, so
+Subcommand groups live with the package that implements them (`data.cli`, `training.cli`,
+the modules of `serving.cli`, `bench.cli`) and are imported only when invoked, so
 `secondlook --help` never pays for torch, onnxruntime or pandas.
 """
 

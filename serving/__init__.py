@@ -1,4 +1,6 @@
 """Serving side of secondlook (onnxruntime, FastAPI), torch-free.
 
-Filled by the export and appraisal API issues; nothing here yet.
+The reviewer panel on exported bundles (runner, bundle, registry), the verdict policy as pure
+functions (verdict, quality, repeats, review), the API (api/), its store (store/), batch
+re-scoring (batch/), the web page (web/) and the commands (cli/). See docs/architecture.md.
 """

@@ -9,7 +9,8 @@ States (docs/architecture.md, 'The verdict policy'):
 - At or above the policy's declared value, an AI verdict is provisional until a human confirms.
 
 No I/O here except `load_policy`; the API, `secondlook appraise`, batch re-scoring and
-policy fitting all call `decide`, so they cannot disagree.
+`secondlook policy evaluate` all call `decide`, so they cannot disagree. Policy fitting
+(`serving.policy_fit.auto_decided`) applies the same reviewer thresholds to arrays of items.
 """
 
 from __future__ import annotations
