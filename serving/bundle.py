@@ -1,10 +1,10 @@
 """Model bundles: a single-file `model.onnx` that carries everything serving needs.
 
 The exporter (training side) and this loader (serving side, no torch) share this module's
-contract: one metadata dict, stored as JSON under the `secondlook` key of the ONNX file's
-metadata_props, holding the bundle format version, the taxonomy version and hash, the
-preprocess spec, the output names per task, the calibration temperatures, provenance (MLflow
-run, git sha, data manifest hash), headline metrics and the sha256 of the graph.
+contract: one `BundleMetadata` (serving.bundle_metadata), stored as JSON under the `secondlook`
+key of the ONNX file's metadata_props, holding the bundle format version, the taxonomy version
+and hash, the preprocess spec, the output names per task, the calibration temperatures,
+provenance (MLflow run, git sha, data manifest hash), headline metrics and the sha256 of the graph.
 
 The loader checks format, taxonomy and graph hash before it builds an onnxruntime session,
 and turns raw outputs into calibrated, typed per-task results.
@@ -25,29 +25,17 @@ import numpy as np
 
 from data.taxonomy import Taxonomy, load_taxonomy
 from secondlook.errors import SecondlookError
-from serving.preprocess import PreprocessSpec
+from serving.bundle_metadata import SEALS, BundleMetadata, MetadataError, metadata_sha256
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
+from serving.tasks import CAM_PREFIX, CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 
 BUNDLE_FORMAT_VERSION = 3  # 2: a category head, a CAM for the evidence; 3: metadata_sha256
 METADATA_KEY = "secondlook"
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.md"
 
-# Task -> how its output is read. Classification outputs are logits (softmax with the
-# task's temperature); condition grade is CORAL cumulative logits; evidence is one logit
-# per photo (sigmoid) combining the per-cue logits (`cues`, one per counterfeit cue); defects
-# are per-class mask probabilities at 1/4 resolution.
-CLASSIFICATION_TASKS = ("view", "category", "hardware_type", "hardware_finish", "stamp_type")
-ORDINAL_TASK = "condition_grade"
-# Item labels a photo shows only from some views (a close-up of a buckle shows no bag shape):
-# trained, evaluated and reported on those views only.
-VISIBLE_IN: dict[str, tuple[str, ...]] = {"category": ("overall",)}
-EVIDENCE = "evidence"
-CUES = "cues"  # per-cue logits, one per counterfeit cue in taxonomy order; evidence combines them
-DEFECTS = "defects"
 # The mask probability from which a photo shows a defect class, when a bundle has no fitted one.
 DEFECT_THRESHOLD = 0.5
-CAM_PREFIX = "cam_"
 
 
 class BundleError(SecondlookError, ValueError):
@@ -59,50 +47,40 @@ def graph_sha256(model_proto: Any) -> str:
     return hashlib.sha256(model_proto.graph.SerializeToString()).hexdigest()
 
 
-def metadata_sha256(metadata: dict[str, Any]) -> str:
-    """sha256 of the metadata (canonical JSON, its own hash left out), graph hash included.
-
-    The graph hash alone leaves temperatures, output names and thresholds free to change
-    unnoticed; this one binds them to the graph."""
-    body = {k: v for k, v in metadata.items() if k != "metadata_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def embed_metadata(model_proto: Any, metadata: dict[str, Any]) -> str:
-    """Replace the model's secondlook metadata with `metadata` plus the graph's sha256 and the
-    metadata's own sha256; returns the graph's.
+def embed_metadata(model_proto: Any, metadata: BundleMetadata) -> BundleMetadata:
+    """Replace the model's secondlook metadata with `metadata` sealed by the graph's sha256 and
+    the metadata's own sha256 (any it carried are replaced); returns the sealed metadata.
 
     The one writer of the contract `Bundle` reads, used by export and quantization."""
     import onnx
 
-    digest = graph_sha256(model_proto)
-    body = {k: v for k, v in metadata.items() if k not in ("graph_sha256", "metadata_sha256")}
-    body["graph_sha256"] = digest
+    body = {k: v for k, v in metadata.to_dict().items() if k not in SEALS}
+    body["graph_sha256"] = graph_sha256(model_proto)
     body["metadata_sha256"] = metadata_sha256(body)
+    sealed = BundleMetadata.from_dict(body)  # what is written reads back as it was given
     del model_proto.metadata_props[:]
     onnx.helper.set_model_props(model_proto, {METADATA_KEY: json.dumps(body)})
-    return digest
+    return sealed
 
 
-def metadata_problems(metadata: dict[str, Any], graph_outputs: set[str]) -> list[str]:
+def metadata_problems(metadata: BundleMetadata, graph_outputs: set[str]) -> list[str]:
     """What makes the serving part of a bundle's metadata unusable (empty when nothing).
 
     Checked whatever the hash says: a non-positive or non-finite temperature inverts or
     erases every score, an output mapped to a name the graph lacks fails at the first run."""
     problems = []
-    for task, value in dict(metadata.get("temperatures", {})).items():
-        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    for task, value in metadata.temperatures.items():
+        if not math.isfinite(value) or value <= 0:
             problems.append(f"temperature of {task} is {value!r} (must be a finite number above 0)")
-    outputs = dict(metadata.get("outputs", {}))
     required = (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE, DEFECTS)
-    missing = [task for task in required if task not in outputs]
+    missing = [task for task in required if task not in metadata.outputs]
     if missing:
         problems.append(f"no output for {', '.join(missing)}")
-    unknown = sorted(str(name) for name in outputs.values() if name not in graph_outputs)
+    unknown = sorted(name for name in metadata.outputs.values() if name not in graph_outputs)
     if unknown:
         problems.append(f"outputs {', '.join(unknown)} are not in the graph")
-    for name, value in dict(metadata.get("defect_thresholds", {})).items():
-        if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+    for name, value in metadata.defect_thresholds.items():
+        if not 0.0 <= value <= 1.0:
             problems.append(f"defect threshold of {name} is {value!r} (must be in [0, 1])")
     return problems
 
@@ -184,10 +162,10 @@ class Bundle:
         if METADATA_KEY not in props:
             raise BundleError(f"{model_file}: no secondlook metadata; export it with `secondlook export`")
         try:
-            self.metadata: dict[str, Any] = json.loads(props[METADATA_KEY])
+            raw = json.loads(props[METADATA_KEY])
         except json.JSONDecodeError as exc:
             raise BundleError(f"{model_file}: damaged secondlook metadata ({exc})") from None
-        self._check(model_file, proto, taxonomy or load_taxonomy())
+        self.metadata = self._check(model_file, proto, raw, taxonomy or load_taxonomy())
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or usable_cores()
         options.inter_op_num_threads = 1
@@ -199,47 +177,40 @@ class Bundle:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
-        self.spec = PreprocessSpec.from_dict(self.metadata["preprocess"])
-        self.temperatures: dict[str, float] = {k: float(v) for k, v in self.metadata["temperatures"].items()}
-        self.outputs: dict[str, str] = dict(self.metadata["outputs"])
+        self.spec = self.metadata.preprocess
+        self.temperatures: dict[str, float] = {k: float(v) for k, v in self.metadata.temperatures.items()}
+        self.outputs: dict[str, str] = dict(self.metadata.outputs)
         # Per defect class, the mask probability from which a photo is said to show it.
         self.defect_thresholds: dict[str, float] = {
-            k: float(v) for k, v in self.metadata.get("defect_thresholds", {}).items()
+            k: float(v) for k, v in self.metadata.defect_thresholds.items()
         }
 
-    def _check(self, model_file: Path, proto: Any, taxonomy: Taxonomy) -> None:
-        meta = self.metadata
-        version = meta.get("format_version")
-        if version != BUNDLE_FORMAT_VERSION:
+    @staticmethod
+    def _check(model_file: Path, proto: Any, raw: object, taxonomy: Taxonomy) -> BundleMetadata:
+        """The bundle's typed metadata, once format, keys, taxonomy, both hashes and meaning hold."""
+        version = raw.get("format_version") if isinstance(raw, dict) else None
+        if not isinstance(raw, dict) or version != BUNDLE_FORMAT_VERSION:
             raise BundleError(
                 f"{model_file}: bundle format {version!r}; this secondlook reads "
                 f"format {BUNDLE_FORMAT_VERSION} (re-export it with `secondlook export`)"
             )
-        missing = [
-            key
-            for key in (
-                "taxonomy",
-                "preprocess",
-                "outputs",
-                "temperatures",
-                "graph_sha256",
-                "metadata_sha256",
-            )
-            if key not in meta
-        ]
-        if missing:
-            raise BundleError(f"{model_file}: metadata lacks {', '.join(missing)}")
-        if meta["taxonomy"].get("taxonomy_hash") != taxonomy.content_hash:
+        try:
+            meta = BundleMetadata.from_dict(raw)
+        except MetadataError as exc:
+            raise BundleError(f"{model_file}: {exc}") from None
+        if meta.taxonomy.taxonomy_hash != taxonomy.content_hash:
             raise BundleError(
-                f"{model_file}: trained on taxonomy {meta['taxonomy'].get('taxonomy_version')} "
-                f"(hash {str(meta['taxonomy'].get('taxonomy_hash'))[:12]}), which this server does not "
+                f"{model_file}: trained on taxonomy {meta.taxonomy.taxonomy_version} "
+                f"(hash {meta.taxonomy.taxonomy_hash[:12]}), which this server does not "
                 f"understand (it has {taxonomy.version}, hash {taxonomy.content_hash[:12]})"
             )
-        if graph_sha256(proto) != meta["graph_sha256"]:
+        if graph_sha256(proto) != meta.graph_sha256:
             raise BundleError(
                 f"{model_file}: graph does not match its recorded sha256 (file altered or damaged)"
             )
-        if meta.get("metadata_sha256") != metadata_sha256(meta):
+        # Over the mapping as read, the very JSON the writer hashed (from_dict checked that it
+        # holds nothing the typed metadata leaves out).
+        if meta.metadata_sha256 != metadata_sha256(raw):
             raise BundleError(
                 f"{model_file}: metadata does not match its recorded sha256 (edited after export); "
                 "re-export the bundle"
@@ -247,14 +218,15 @@ class Bundle:
         problems = metadata_problems(meta, {o.name for o in proto.graph.output})
         if problems:
             raise BundleError(f"{model_file}: unusable metadata: {'; '.join(problems)}")
+        return meta
 
     @property
     def name(self) -> str:
-        return str(self.metadata.get("name", self.directory.parent.name))
+        return self.metadata.name
 
     @property
     def version(self) -> str:
-        return str(self.metadata.get("version", self.directory.name))
+        return self.metadata.version
 
     def run(self, batch: np.ndarray, with_cams: bool = False) -> dict[str, np.ndarray]:
         """Raw outputs for a preprocessed (N, 3, S, S) float32 batch, by task name."""

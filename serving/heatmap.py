@@ -17,9 +17,10 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from PIL import Image
 
-from serving.bundle import EVIDENCE, Bundle
+from serving.bundle import Bundle
 from serving.preprocess import preprocess
 from serving.probabilities import sigmoid
+from serving.tasks import EVIDENCE
 
 HEATMAP_MAX_SIDE = 1024  # pixels of the stored heatmap's longer side; smaller photos keep theirs
 HEATMAP_JPEG_QUALITY = 85

@@ -197,8 +197,8 @@ def fitted_policy(
             name: {
                 "bundle": str(b.directory),
                 "version": b.version,
-                "graph_sha256": b.metadata["graph_sha256"],
-                "mlflow_run_id": b.metadata.get("mlflow_run_id"),
+                "graph_sha256": b.metadata.graph_sha256,
+                "mlflow_run_id": b.metadata.mlflow_run_id,
             }
             for name, b in bundles.items()
         },

@@ -18,19 +18,30 @@ from PIL import Image
 
 from data.taxonomy import Taxonomy, load_taxonomy
 from secondlook.errors import InputError
-from serving.bundle import DEFECT_THRESHOLD, EVIDENCE, ORDINAL_TASK, VISIBLE_IN, Bundle, Predictions
+from serving.bundle import DEFECT_THRESHOLD, Bundle, Predictions
 from serving.condition import item_grade_probabilities, median_grade
 from serving.evidence import item_counterfeit_probability
 from serving.heatmap import evidence_grid
 from serving.preprocess import PreprocessSpec, preprocess_batch
 from serving.quality import QualityReport, QualityThresholds, assess_quality
+from serving.tasks import (
+    CATEGORY,
+    DEFECTS,
+    EVIDENCE,
+    HARDWARE_FINISH,
+    HARDWARE_TYPE,
+    ORDINAL_TASK,
+    STAMP_TYPE,
+    VIEW,
+    VISIBLE_IN,
+)
 from serving.verdict import PhotoAssessment, Policy, Verdict, decide, seen_view
 
-PHOTO_TASKS = ("category", "hardware_type", "hardware_finish", "stamp_type")
+PHOTO_TASKS = (CATEGORY, HARDWARE_TYPE, HARDWARE_FINISH, STAMP_TYPE)
 
 
 def shows(taxonomy: Taxonomy, task: str, view: str) -> bool:
-    """Whether a photo of this view shows the task's label (see `serving.bundle.VISIBLE_IN`)."""
+    """Whether a photo of this view shows the task's label (see `serving.tasks.VISIBLE_IN`)."""
     return taxonomy.applies(task, view) and view in VISIBLE_IN.get(task, (view,))
 
 
@@ -160,7 +171,7 @@ class ReviewerPanel:
             name: float(
                 np.mean([b.defect_thresholds.get(name, DEFECT_THRESHOLD) for b in self.bundles.values()])
             )
-            for name in self.taxonomy.classes("defects")
+            for name in self.taxonomy.classes(DEFECTS)
         }
         self.quality_limits = policy.quality.thresholds()
         self.preparer = Preparer({n: b.spec for n, b in self.bundles.items()}, self.quality_limits)
@@ -168,7 +179,7 @@ class ReviewerPanel:
     @property
     def models(self) -> dict[str, dict[str, str]]:
         return {
-            name: {"name": b.name, "version": b.version, "graph_sha256": b.metadata["graph_sha256"]}
+            name: {"name": b.name, "version": b.version, "graph_sha256": b.metadata.graph_sha256}
             for name, b in self.bundles.items()
         }
 
@@ -216,10 +227,10 @@ class ReviewerPanel:
     ) -> PanelResult:
         started = time.perf_counter()
         taxonomy = self.taxonomy
-        view_classes = taxonomy.classes("view")
+        view_classes = taxonomy.classes(VIEW)
         mean = {
             task: np.mean([p.probabilities[task] for p in predictions.values()], axis=0)
-            for task in ("view", *PHOTO_TASKS)
+            for task in (VIEW, *PHOTO_TASKS)
         }
         masks = mean_masks([p.defects for p in predictions.values()])
         photos: list[PhotoFindings] = []
@@ -227,10 +238,10 @@ class ReviewerPanel:
         views = item.views
         for i, quality in enumerate(item.photos.quality):
             given = views[i] if i < len(views) else None
-            predicted = int(mean["view"][i].argmax())
-            predicted_confidence = float(mean["view"][i][predicted])
+            predicted = int(mean[VIEW][i].argmax())
+            predicted_confidence = float(mean[VIEW][i][predicted])
             view = given or view_classes[predicted]
-            confidence = float(mean["view"][i][view_classes.index(view)])
+            confidence = float(mean[VIEW][i][view_classes.index(view)])
             labels = {}
             for task in PHOTO_TASKS:
                 if shows(taxonomy, task, view):
@@ -245,7 +256,7 @@ class ReviewerPanel:
                     confidence,
                     labels,
                     evidence,
-                    defect_findings(masks[i], taxonomy.classes("defects"), self.defect_thresholds),
+                    defect_findings(masks[i], taxonomy.classes(DEFECTS), self.defect_thresholds),
                     quality,
                     self._evidence_map(predictions, i),
                 )
@@ -269,7 +280,7 @@ class ReviewerPanel:
             self.policy,
             item.declared_value,
             item.category,
-            self._seen_category(mean["category"], assessments),
+            self._seen_category(mean[CATEGORY], assessments),
         )
         findings_ms = 1000 * (time.perf_counter() - started)
         return PanelResult(
@@ -286,12 +297,12 @@ class ReviewerPanel:
     ) -> tuple[str, float] | None:
         """The category the reviewers see on the photos they see as overall views (the only view
         that shows it), with its mean probability; None without such a photo."""
-        rows = [a.index - 1 for a in assessments if seen_view(a, self.policy) in VISIBLE_IN["category"]]
+        rows = [a.index - 1 for a in assessments if seen_view(a, self.policy) in VISIBLE_IN[CATEGORY]]
         if not rows:
             return None
         mean = probabilities[rows].mean(axis=0)
         best = int(mean.argmax())
-        return self.taxonomy.classes("category")[best], float(mean[best])
+        return self.taxonomy.classes(CATEGORY)[best], float(mean[best])
 
     def _evidence_map(self, predictions: dict[str, Predictions], row: int) -> np.ndarray | None:
         if not all(EVIDENCE in p.cams for p in predictions.values()):
@@ -333,7 +344,7 @@ def condition_report(
         for finding in photo.defects:
             defects.setdefault(finding["class"], []).append(photo.index)
     return {
-        "grade": taxonomy.classes("condition_grade")[k],
+        "grade": taxonomy.classes(ORDINAL_TASK)[k],
         "confidence": float(grade_probabilities[k]),
         "defects": [{"class": c, "photos": p} for c, p in sorted(defects.items())],
     }

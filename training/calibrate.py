@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from serving.bundle import CLASSIFICATION_TASKS, DEFECT_THRESHOLD, DEFECTS, EVIDENCE, ORDINAL_TASK
+from serving.bundle import DEFECT_THRESHOLD
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
+from serving.tasks import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.metrics import binary_ece, expected_calibration_error, item_grade_logits_table, photo_presence
 from training.predict import MASK_TARGET
 

@@ -144,6 +144,7 @@ def evaluate(
         raise click.UsageError("give exactly one of --checkpoint or --bundle")
     from serving.registry import resolve_bundle
     from serving.settings import load_settings
+    from serving.tasks import EVIDENCE
     from training.evaluate import evaluate as run_evaluation
     from training.evaluate import headline, headline_table
 
@@ -157,7 +158,7 @@ def evaluate(
     item = metrics["authenticity_item"]
     click.echo(
         f"item authenticity accuracy {item['accuracy']:.3f} (AUC {item['roc_auc']:.3f}, n={item['n']}); "
-        f"photo evidence accuracy {metrics['evidence']['accuracy']:.3f}"
+        f"photo evidence accuracy {metrics[EVIDENCE]['accuracy']:.3f}"
     )
     click.echo(f"report: {out_dir / 'report.md'}")
 

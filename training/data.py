@@ -25,8 +25,9 @@ from data.masks import load_bitmask, shrink_bitmask, unpack_bits
 from data.splits import split_for_item
 from data.taxonomy import Taxonomy, load_taxonomy
 from serving.preprocess import PreprocessSpec, normalise, resize
+from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.augment import build_augment
-from training.targets import CLASSIFICATION_TASKS, Targets, build_targets
+from training.targets import Targets, build_targets
 
 SEG_STRIDE = 4
 REVIEWER_NAMESPACE = "reviewer:"  # hashes a reviewer's partition apart from the benchmark's split
@@ -112,7 +113,7 @@ class PhotoDataset(Dataset):
         self.augment = build_augment(augment)
         self.seed = seed
         self.epoch = 0
-        self.n_defects = len(self.taxonomy.classes("defects"))
+        self.n_defects = len(self.taxonomy.classes(DEFECTS))
         self.mask_size = spec.size // SEG_STRIDE
 
     def set_epoch(self, epoch: int) -> None:
@@ -152,9 +153,9 @@ class PhotoDataset(Dataset):
             "image": torch.from_numpy(tensor),
             "mask": torch.from_numpy(mask),
             "mask_known": torch.tensor(bool(t.mask_known[index])),
-            "condition_grade": torch.tensor(t.condition[index]),
-            "evidence": torch.tensor(t.evidence[index]),
-            "cues": torch.from_numpy(t.cue_labels[index]),
+            ORDINAL_TASK: torch.tensor(t.condition[index]),
+            EVIDENCE: torch.tensor(t.evidence[index]),
+            CUES: torch.from_numpy(t.cue_labels[index]),
             "item_label": torch.tensor(t.item_label[index]),
             "item_index": torch.tensor(t.item_index[index]),
             "row": torch.tensor(index),

@@ -8,6 +8,7 @@ an error table per counterfeit cue.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,24 @@ from torch.utils.data import DataLoader
 from data.manifest import read_manifest, split_list
 from data.taxonomy import load_taxonomy
 from secondlook.errors import InputError
-from serving.bundle import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, Bundle
+from serving.bundle import Bundle
+from serving.bundle_metadata import BundleMetadata
 from serving.condition import median_grade
 from serving.evidence import item_scores
 from serving.preprocess import PreprocessSpec
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
+from serving.tasks import (
+    CATEGORY,
+    CLASSIFICATION_TASKS,
+    CUES,
+    DEFECTS,
+    EVIDENCE,
+    HARDWARE_FINISH,
+    HARDWARE_TYPE,
+    ORDINAL_TASK,
+    STAMP_TYPE,
+    VIEW,
+)
 from training.agreement import ITEMS_FILE
 from training.calibrate import evidence_ece, multiclass_ece
 from training.checkpoint import CHECKPOINT_FORMAT_VERSION, load_weights, read_metadata
@@ -44,15 +58,15 @@ from training.predict import MASK_TARGET, collect, gather
 # The figure each head is judged by, in the order tables show them:
 # (short key, what a reader sees, section of `compute_metrics`' result, field).
 HEADLINE: tuple[tuple[str, str, str, str], ...] = (
-    ("view", "view", "view", "accuracy"),
-    ("category", "category (overall photos)", "category", "accuracy"),
-    ("hardware_type", "hardware type", "hardware_type", "accuracy"),
-    ("hardware_finish", "hardware finish", "hardware_finish", "accuracy"),
-    ("stamp_type", "stamp type", "stamp_type", "accuracy"),
-    ("condition", "condition grade, item exact", "condition_grade", "exact"),
-    ("condition_within_one", "condition grade, item within one", "condition_grade", "within_one"),
+    (VIEW, "view", VIEW, "accuracy"),
+    (CATEGORY, "category (overall photos)", CATEGORY, "accuracy"),
+    (HARDWARE_TYPE, "hardware type", HARDWARE_TYPE, "accuracy"),
+    (HARDWARE_FINISH, "hardware finish", HARDWARE_FINISH, "accuracy"),
+    (STAMP_TYPE, "stamp type", STAMP_TYPE, "accuracy"),
+    ("condition", "condition grade, item exact", ORDINAL_TASK, "exact"),
+    ("condition_within_one", "condition grade, item within one", ORDINAL_TASK, "within_one"),
     ("defects_auroc", "defects, pixel AUROC (mean of classes)", "defects_mean", "pixel_auroc"),
-    ("evidence", "counterfeit evidence, photo ROC-AUC", "evidence", "roc_auc"),
+    (EVIDENCE, "counterfeit evidence, photo ROC-AUC", EVIDENCE, "roc_auc"),
     ("item_auc", "authenticity, item ROC-AUC", "authenticity_item", "roc_auc"),
 )
 
@@ -125,6 +139,41 @@ def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
     return model, metadata
 
 
+@dataclass(frozen=True)
+class EvaluatedModel:
+    """What evaluation reads of the model it evaluates, a checkpoint or an exported bundle."""
+
+    name: str
+    backbone: str
+    taxonomy_version: str
+    mlflow_run_id: str | None
+    temperatures: dict[str, float]
+    preprocess: PreprocessSpec
+
+    @classmethod
+    def of_bundle(cls, metadata: BundleMetadata) -> EvaluatedModel:
+        return cls(
+            metadata.name,
+            metadata.backbone,
+            metadata.taxonomy.taxonomy_version,
+            metadata.mlflow_run_id,
+            dict(metadata.temperatures),
+            metadata.preprocess,
+        )
+
+    @classmethod
+    def of_checkpoint(cls, metadata: dict[str, Any]) -> EvaluatedModel:
+        """From a checkpoint's metadata (`load_reviewer`'s second half)."""
+        return cls(
+            str(metadata["name"]),
+            str(metadata["backbone"]),
+            str(metadata["taxonomy"]["taxonomy_version"]),
+            metadata.get("mlflow_run_id"),
+            dict(metadata["temperatures"]),
+            PreprocessSpec.from_dict(metadata["preprocess"]),
+        )
+
+
 def collect_bundle(bundle: Bundle, loader: DataLoader) -> dict[str, np.ndarray]:
     """`collect` for an exported bundle: the same keys, computed by onnxruntime."""
     return gather(loader, lambda batch: bundle.run(batch["image"].numpy()))
@@ -132,16 +181,17 @@ def collect_bundle(bundle: Bundle, loader: DataLoader) -> dict[str, np.ndarray]:
 
 def predict_split(
     model_path: Path, manifest: Path, split: str, workers: int = 2
-) -> tuple[dict[str, np.ndarray], PhotoDataset, dict[str, Any]]:
+) -> tuple[dict[str, np.ndarray], PhotoDataset, EvaluatedModel]:
     """Predictions of a checkpoint (model.safetensors) or an exported bundle (folder or
-    model.onnx) on one split, with the dataset and the model's metadata."""
+    model.onnx) on one split, with the dataset and what evaluation reads of the model."""
     model_path = Path(model_path)
     bundle = Bundle(model_path) if model_path.is_dir() or model_path.suffix == ".onnx" else None
     if bundle is not None:
-        metadata = bundle.metadata
+        evaluated = EvaluatedModel.of_bundle(bundle.metadata)
     else:
-        model, metadata = load_reviewer(model_path)
-    spec = PreprocessSpec.from_dict(metadata["preprocess"])
+        model, checkpoint_meta = load_reviewer(model_path)
+        evaluated = EvaluatedModel.of_checkpoint(checkpoint_meta)
+    spec = evaluated.preprocess
     frame = read_manifest(manifest)
     if split != "all":
         frame = frame[frame["split"] == split]
@@ -155,15 +205,15 @@ def predict_split(
         predictions = collect_bundle(bundle, loader)
     else:
         predictions = collect(model, loader, torch.device("cpu"), channels_last=False)
-    return predictions, dataset, metadata
+    return predictions, dataset, evaluated
 
 
 def evaluate(model_path: Path, manifest: Path, split: str, out_dir: Path, workers: int = 2) -> dict[str, Any]:
     """Metrics, report, plots and the item table of a checkpoint or bundle on one split."""
-    predictions, dataset, metadata = predict_split(model_path, manifest, split, workers)
-    metrics = compute_metrics(predictions, dataset, metadata["temperatures"])
-    write_report(metrics, predictions, dataset, metadata, out_dir, split)
-    item_table(predictions, dataset, metadata["temperatures"]).to_csv(out_dir / ITEMS_FILE, index=False)
+    predictions, dataset, evaluated = predict_split(model_path, manifest, split, workers)
+    metrics = compute_metrics(predictions, dataset, evaluated.temperatures)
+    write_report(metrics, predictions, dataset, evaluated, out_dir, split)
+    item_table(predictions, dataset, evaluated.temperatures).to_csv(out_dir / ITEMS_FILE, index=False)
     return metrics
 
 
@@ -193,10 +243,10 @@ def compute_metrics(
             "ece": multiclass_ece(predictions[task], t.classes[task], temperature),
             "n": int((t.classes[task] >= 0).sum()),
         }
-    metrics["condition_grade"] = condition_metrics(predictions, dataset, temperatures.get(ORDINAL_TASK, 1.0))
+    metrics[ORDINAL_TASK] = condition_metrics(predictions, dataset, temperatures.get(ORDINAL_TASK, 1.0))
     evidence = sigmoid(predictions[EVIDENCE] / temperatures.get(EVIDENCE, 1.0))
     known = t.evidence >= 0
-    metrics["evidence"] = {
+    metrics[EVIDENCE] = {
         "accuracy": accuracy((evidence >= 0.5).astype(np.int64), t.evidence),
         "roc_auc": roc_auc(evidence[known], t.evidence[known]),
         "ece": evidence_ece(predictions[EVIDENCE], t.evidence, temperatures.get(EVIDENCE, 1.0)),
@@ -222,10 +272,10 @@ def compute_metrics(
         else 0.0
         for r in (0.005, 0.01, 0.02, 0.05)
     }
-    metrics["defects"] = defect_metrics(predictions, dataset)
-    aurocs = [v["pixel_auroc"] for v in metrics["defects"].values() if not np.isnan(v["pixel_auroc"])]
+    metrics[DEFECTS] = defect_metrics(predictions, dataset)
+    aurocs = [v["pixel_auroc"] for v in metrics[DEFECTS].values() if not np.isnan(v["pixel_auroc"])]
     metrics["defects_mean"] = {"pixel_auroc": float(np.mean(aurocs)) if aurocs else float("nan")}
-    metrics["cues"] = cue_table(dataset, evidence, scores, predictions.get(CUES))
+    metrics[CUES] = cue_table(dataset, evidence, scores, predictions.get(CUES))
     return metrics
 
 
@@ -341,10 +391,10 @@ def cue_table(
 
 
 def write_report(
-    metrics: dict, predictions: dict, dataset: PhotoDataset, metadata: dict, out_dir: Path, split: str
+    metrics: dict, predictions: dict, dataset: PhotoDataset, model: EvaluatedModel, out_dir: Path, split: str
 ) -> None:
     from training.report import write_markdown_and_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    write_markdown_and_plots(metrics, predictions, dataset, metadata, out_dir, split)
+    write_markdown_and_plots(metrics, predictions, dataset, model, out_dir, split)

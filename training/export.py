@@ -27,21 +27,24 @@ from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
 from data.taxonomy import Taxonomy, load_taxonomy
 from secondlook.errors import MissingInput, SecondlookError
-from serving.bundle import (
-    BUNDLE_FORMAT_VERSION,
-    CARD_FILE,
-    DEFECTS,
-    MODEL_FILE,
-    Bundle,
-    embed_metadata,
-    output_names,
-)
+from serving.bundle import BUNDLE_FORMAT_VERSION, CARD_FILE, MODEL_FILE, Bundle, embed_metadata, output_names
+from serving.bundle_metadata import BundleMetadata, Calibration, TaxonomyRef, Weights
 from serving.preprocess import PreprocessSpec, preprocess_batch
+from serving.tasks import CAM_PREFIX, CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.evaluate import load_reviewer
 from training.model import Reviewer
 
 OPSET = 18
 PARITY_TOLERANCE = 1e-4
+# What each graph output holds, for people reading the metadata.
+OUTPUT_KINDS = {
+    **{task: "logits" for task in CLASSIFICATION_TASKS},
+    ORDINAL_TASK: "ordinal_logits (an item's grade: serving.condition)",
+    EVIDENCE: "logit",
+    CUES: "logits, one per counterfeit cue (taxonomy order)",
+    DEFECTS: "probabilities_quarter_resolution",
+    CAM_PREFIX + EVIDENCE: "class_activation_logits",
+}
 
 
 class ExportError(SecondlookError, ValueError):
@@ -87,44 +90,36 @@ def bundle_metadata(
     name: str,
     version: str,
     provenance: dict[str, str | None],
-) -> dict[str, Any]:
-    """Everything serving needs, except the graph hash (added once the graph is final)."""
+) -> BundleMetadata:
+    """Everything serving needs, except the hashes (`embed_metadata` seals it once the graph is final)."""
     val = checkpoint_meta.get("val_metrics", {})
-    return {
-        "format_version": BUNDLE_FORMAT_VERSION,
-        "name": name,
-        "version": version,
-        "backbone": checkpoint_meta["backbone"],
-        "taxonomy": taxonomy.describe(),
-        "preprocess": checkpoint_meta["preprocess"],
-        "outputs": output_names(taxonomy),
-        "output_kinds": {
-            "view": "logits",
-            "category": "logits",
-            "hardware_type": "logits",
-            "hardware_finish": "logits",
-            "stamp_type": "logits",
-            "condition_grade": "ordinal_logits (an item's grade: serving.condition)",
-            "evidence": "logit",
-            "cues": "logits, one per counterfeit cue (taxonomy order)",
-            "defects": "probabilities_quarter_resolution",
-            "cam_evidence": "class_activation_logits",
+    model_config = checkpoint_meta["config"]["model"]
+    return BundleMetadata(
+        format_version=BUNDLE_FORMAT_VERSION,
+        name=name,
+        version=version,
+        backbone=checkpoint_meta["backbone"],
+        taxonomy=TaxonomyRef(**taxonomy.describe()),
+        preprocess=PreprocessSpec.from_dict(checkpoint_meta["preprocess"]),
+        outputs=output_names(taxonomy),
+        output_kinds=OUTPUT_KINDS,
+        temperatures=checkpoint_meta["temperatures"],
+        calibration={
+            task: Calibration(**row) for task, row in checkpoint_meta.get("calibration", {}).items()
         },
-        "temperatures": checkpoint_meta["temperatures"],
-        "calibration": checkpoint_meta.get("calibration", {}),
-        "defect_thresholds": checkpoint_meta.get("defect_thresholds", {}),
-        "mlflow_run_id": provenance.get("mlflow_run_id") or checkpoint_meta.get("mlflow_run_id"),
-        "git_sha": provenance.get("git_sha") or checkpoint_meta.get("git_sha"),
-        "data_manifest_sha256": provenance.get("data_manifest_sha256")
+        defect_thresholds=checkpoint_meta.get("defect_thresholds", {}),
+        mlflow_run_id=provenance.get("mlflow_run_id") or checkpoint_meta.get("mlflow_run_id"),
+        git_sha=provenance.get("git_sha") or checkpoint_meta.get("git_sha"),
+        data_manifest_sha256=provenance.get("data_manifest_sha256")
         or checkpoint_meta.get("data_manifest_sha256"),
-        "metrics": checkpoint_meta.get("val_calibrated")
+        metrics=checkpoint_meta.get("val_calibrated")
         or {k: v for k, v in val.items() if k.startswith("val_")},
-        "weights": {
-            "pretrained": bool(checkpoint_meta["config"]["model"].get("pretrained")),
-            "frozen_levels": int(checkpoint_meta["config"]["model"].get("frozen_levels", 0)),
-        },
-        "opset": OPSET,
-    }
+        weights=Weights(
+            pretrained=bool(model_config.get("pretrained")),
+            frozen_levels=int(model_config.get("frozen_levels", 0)),
+        ),
+        opset=OPSET,
+    )
 
 
 def _export_graph(model: Reviewer, names: list[str], size: int, path: Path) -> None:
@@ -167,16 +162,16 @@ def name_outputs(proto: Any, names: list[str]) -> None:
         initializer.name = mapping.get(initializer.name, initializer.name)
 
 
-def _embed_metadata(path: Path, metadata: dict[str, Any]) -> str:
+def _embed_metadata(path: Path, metadata: BundleMetadata) -> BundleMetadata:
     import onnx
 
     proto = onnx.load(str(path))
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
         raise ExportError("the exporter left weights in an external file")
-    digest = embed_metadata(proto, metadata)
+    sealed = embed_metadata(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(path))
-    return digest
+    return sealed
 
 
 def _torch_outputs(model: Reviewer, batch: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
@@ -207,17 +202,15 @@ def verify(
     return worst, tuple(checked)
 
 
-def write_card(bundle_dir: Path, metadata: dict[str, Any], report: dict[str, Any]) -> None:
-    calibration = metadata.get("calibration", {})
-    metrics = metadata.get("metrics", {})
-    trained = metadata.get("weights", {})
+def write_card(bundle_dir: Path, metadata: BundleMetadata, report: dict[str, Any]) -> None:
+    trained = metadata.weights
     weights = (
-        f"fine-tuned from ImageNet weights, its first {trained.get('frozen_levels', 0)} feature levels frozen"
-        if trained.get("pretrained")
+        f"fine-tuned from ImageNet weights, its first {trained.frozen_levels} feature levels frozen"
+        if trained.pretrained
         else "trained from random weights"
     )
     lines = [
-        f"# Model card: {metadata['name']} {metadata['version']}",
+        f"# Model card: {metadata.name} {metadata.version}",
         "",
         "## Intended use",
         "One of the two independent reviewers behind secondlook's dual-review authenticity verdict: "
@@ -227,25 +220,28 @@ def write_card(bundle_dir: Path, metadata: dict[str, Any], report: dict[str, Any
         "reviewers and refers uncertain items to human experts.",
         "",
         "## Model",
-        f"- Backbone: `{metadata['backbone']}`, {weights}; input "
-        f"{metadata['preprocess']['size']} px ({metadata['preprocess']['resize']}), RGB, NCHW.",
-        f"- Taxonomy {metadata['taxonomy']['taxonomy_version']} "
-        f"(hash `{metadata['taxonomy']['taxonomy_hash'][:16]}`).",
-        f"- ONNX opset {metadata['opset']}, dynamic batch; graph sha256 `{report['graph_sha256'][:16]}`.",
+        f"- Backbone: `{metadata.backbone}`, {weights}; input "
+        f"{metadata.preprocess.size} px ({metadata.preprocess.resize.value}), RGB, NCHW.",
+        f"- Taxonomy {metadata.taxonomy.taxonomy_version} (hash `{metadata.taxonomy.taxonomy_hash[:16]}`).",
+        f"- ONNX opset {metadata.opset}, dynamic batch; graph sha256 `{report['graph_sha256'][:16]}`.",
         "",
         "## Training data",
-        f"- Manifest sha256 `{str(metadata.get('data_manifest_sha256'))[:16]}`; MLflow run "
-        f"`{metadata.get('mlflow_run_id')}`; code at git `{str(metadata.get('git_sha'))[:12]}`.",
+        f"- Manifest sha256 `{str(metadata.data_manifest_sha256)[:16]}`; MLflow run "
+        f"`{metadata.mlflow_run_id}`; code at git `{str(metadata.git_sha)[:12]}`.",
         "",
         "## Validation metrics (the reviewer's own validation split, calibrated)",
-        *[f"- {k.removeprefix('val_')}: {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float))],
+        *[
+            f"- {k.removeprefix('val_')}: {v:.4f}"
+            for k, v in metadata.metrics.items()
+            if isinstance(v, (int, float))
+        ],
         "",
         "## Calibration (temperature scaling on validation)",
         "| head | temperature | ECE before | ECE after |",
         "|---|---|---|---|",
         *[
-            f"| {head} | {v['temperature']:.3f} | {v['ece_before']:.4f} | {v['ece_after']:.4f} |"
-            for head, v in calibration.items()
+            f"| {head} | {v.temperature:.3f} | {v.ece_before:.4f} | {v.ece_after:.4f} |"
+            for head, v in metadata.calibration.items()
         ],
         "",
         "## Export checks",
@@ -301,7 +297,8 @@ def export(
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         _export_graph(model, names, spec.size, work / MODEL_FILE)
-        digest = _embed_metadata(work / MODEL_FILE, metadata)
+        metadata = _embed_metadata(work / MODEL_FILE, metadata)
+        digest = metadata.graph_sha256
         worst, sizes = verify(work, model, photos, names, tolerance)
         report = {
             "graph_sha256": digest,

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from serving.bundle import ORDINAL_TASK
 from serving.condition import item_grade_logits
+from serving.tasks import ORDINAL_TASK
 
 if TYPE_CHECKING:
     from training.data import PhotoDataset

@@ -39,7 +39,7 @@ from torch.nn import functional as F
 
 from data.taxonomy import Taxonomy, load_taxonomy
 from secondlook.errors import InputError
-from serving.bundle import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
+from serving.tasks import CAM_PREFIX, CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, VIEW
 from training.weights import load_pretrained
 
 DEFECT_SUMMARY_TOP_K = 16  # pixels of each defect map averaged for "how strongly is it there"
@@ -204,7 +204,7 @@ class Reviewer(nn.Module):
         self.cues = CueHead([channels[i] for i in self.cue_levels], cue_channels, len(taxonomy.cue_names))
         n_defects = len(taxonomy.classes(DEFECTS))
         self.defects = DefectHead([channels[i] for i in self.seg_levels], seg_channels, n_defects)
-        n_views = len(taxonomy.classes("view"))
+        n_views = len(taxonomy.classes(VIEW))
         self.ordinal = OrdinalHead(
             pooled_channels + 2 * n_defects * n_views, len(taxonomy.classes(ORDINAL_TASK))
         )
@@ -280,13 +280,13 @@ class Reviewer(nn.Module):
         """Head outputs and class-activation maps (keys `cam_<task>`) from one backbone pass."""
         maps = self.feature_maps(self.frozen_features(images))
         out = self._heads(maps, (images.shape[-2] // 4, images.shape[-1] // 4))
-        out[f"cam_{EVIDENCE}"] = evidence_logit(out.pop(CUE_MAPS), dim=1)[:, None]
+        out[CAM_PREFIX + EVIDENCE] = evidence_logit(out.pop(CUE_MAPS), dim=1)[:, None]
         return out
 
     def cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """The evidence's class-activation map (B, 1, h, w): at every cell of the cue maps, the
         evidence logit of that cell (`evidence_logit` of its cues)."""
-        return {EVIDENCE: self.forward_with_cams(images)[f"cam_{EVIDENCE}"]}
+        return {EVIDENCE: self.forward_with_cams(images)[CAM_PREFIX + EVIDENCE]}
 
     def _heads(self, maps: dict[int, torch.Tensor], mask_size: tuple[int, int]) -> dict[str, torch.Tensor]:
         pooled = self.dropout(torch.cat([maps[i].mean(dim=(2, 3)) for i in self.pool_levels], dim=1))
@@ -299,7 +299,7 @@ class Reviewer(nn.Module):
         # supervised), and per predicted view: a scratch on a stamp close-up says more about
         # wear than one on the overall photo.
         summary = defect_summary(out[DEFECTS].detach())
-        view = torch.softmax(out["view"].detach(), dim=1)
+        view = torch.softmax(out[VIEW].detach(), dim=1)
         by_view = (summary[:, :, None] * view[:, None, :]).flatten(1)
         out[ORDINAL_TASK] = self.ordinal(torch.cat([pooled, by_view], dim=1))
         return out

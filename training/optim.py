@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from serving.bundle import CLASSIFICATION_TASKS
+from serving.tasks import CLASSIFICATION_TASKS
 from training.data import PhotoDataset
 
 

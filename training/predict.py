@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
-from serving.bundle import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
+from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 
 MASK_TARGET = "mask_target"  # key of the target defect masks in `gather`'s result
 FROZEN_PREFIX = "frozen_"  # batch keys of cached frozen features, one per level (training.cache)

@@ -33,23 +33,23 @@ class ReviewerModel(PythonModel):
 
         from data.decode import decode_image
         from data.taxonomy import load_taxonomy
-        from serving.bundle import CLASSIFICATION_TASKS
         from serving.condition import median_grade
         from serving.preprocess import preprocess
         from serving.probabilities import ordinal_probabilities, sigmoid, softmax
+        from serving.tasks import CLASSIFICATION_TASKS, EVIDENCE, ORDINAL_TASK
 
         images = [decode_image(base64.b64decode(value)) for value in model_input["image"]]
         batch = torch.from_numpy(np.stack([preprocess(image, self.spec) for image in images]))
         with torch.no_grad():
             out = {k: v.float().numpy() for k, v in self.model(batch).items()}
         temperatures, taxonomy = self.metadata["temperatures"], load_taxonomy()
-        result = pd.DataFrame({"evidence": sigmoid(out["evidence"] / temperatures["evidence"])})
+        result = pd.DataFrame({EVIDENCE: sigmoid(out[EVIDENCE] / temperatures[EVIDENCE])})
         for task in CLASSIFICATION_TASKS:
             probs = softmax(out[task], temperatures[task])
             result[task] = [taxonomy.classes(task)[i] for i in probs.argmax(1)]
             result[f"{task}_confidence"] = probs.max(1)
-        grades = median_grade(ordinal_probabilities(out["condition_grade"], temperatures["condition_grade"]))
-        result["condition_grade"] = [taxonomy.classes("condition_grade")[i] for i in grades]
+        grades = median_grade(ordinal_probabilities(out[ORDINAL_TASK], temperatures[ORDINAL_TASK]))
+        result[ORDINAL_TASK] = [taxonomy.classes(ORDINAL_TASK)[i] for i in grades]
         return result
 
 

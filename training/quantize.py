@@ -25,18 +25,16 @@ from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
 from secondlook.errors import InputError, SecondlookError
 from serving.bundle import CARD_FILE, MODEL_FILE, Bundle, embed_metadata
+from serving.bundle_metadata import BundleMetadata, Quantization
 from serving.preprocess import preprocess
+from serving.tasks import CLASSIFICATION_TASKS, EVIDENCE, ORDINAL_TASK
 
 # Every accuracy appraisers see is gated, not only the authenticity headline.
 GATED_METRICS = (
     ("authenticity_item", "accuracy"),
-    ("evidence", "accuracy"),
-    ("view", "accuracy"),
-    ("category", "accuracy"),
-    ("hardware_type", "accuracy"),
-    ("hardware_finish", "accuracy"),
-    ("stamp_type", "accuracy"),
-    ("condition_grade", "exact"),
+    (EVIDENCE, "accuracy"),
+    *((task, "accuracy") for task in CLASSIFICATION_TASKS),
+    (ORDINAL_TASK, "exact"),
 )
 
 
@@ -102,7 +100,7 @@ def _quantize_file(source: Path, target: Path, input_name: str, batches: list[np
     prepared.unlink()
 
 
-def _embed(target: Path, metadata: dict[str, Any]) -> None:
+def _embed(target: Path, metadata: BundleMetadata) -> None:
     import onnx
 
     proto = onnx.load(str(target))
@@ -115,8 +113,10 @@ def int8_variant(fp32: Bundle, batches: list[np.ndarray], folder: Path, version:
     accuracy gate (`quantize` adds it; `secondlook bench` measures both side by side)."""
     folder.mkdir(parents=True, exist_ok=True)
     _quantize_file(fp32.directory / MODEL_FILE, folder / MODEL_FILE, fp32.input_name, batches)
-    metadata = {**fp32.metadata, "version": version}
-    _embed(folder / MODEL_FILE, {**metadata, "quantization": {"format": "QDQ"}})
+    _embed(
+        folder / MODEL_FILE,
+        fp32.metadata.model_copy(update={"version": version, "quantization": Quantization(format="QDQ")}),
+    )
     return Bundle(folder)
 
 
@@ -158,13 +158,12 @@ def quantize(
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        metadata = {**fp32.metadata, "version": out.name}
         int8 = int8_variant(fp32, batches, work, version=out.name)
         test_manifest = Path(test_manifest or calib_manifest)
         scores = {}
         for key, path in (("fp32", fp32.directory), ("int8", work)):
-            predictions, dataset, meta = predict_split(path, test_manifest, "test", workers)
-            scores[key] = _headline(compute_metrics(predictions, dataset, meta["temperatures"]))
+            predictions, dataset, model = predict_split(path, test_manifest, "test", workers)
+            scores[key] = _headline(compute_metrics(predictions, dataset, model.temperatures))
         ratio = speedup(fp32, int8, np.concatenate(batches)[:16])
         losses = {
             f"{t}.{n}": 100 * (scores["fp32"][f"{t}.{n}"] - scores["int8"][f"{t}.{n}"])
@@ -179,27 +178,30 @@ def quantize(
                 f"INT8 variant refused: it loses more than {max_loss_pp} pp on the test split\n"
                 + report.table()
             )
-        quantization = {
-            "format": "QDQ",
-            "weights": "int8 per channel",
-            "activations": "uint8",
-            "calibration_manifest": str(calib_manifest),
-            "calibration_photos": int(sum(len(b) for b in batches)),
-            "source_bundle": str(bundle_dir),
-            "test_fp32": scores["fp32"],
-            "test_int8": scores["int8"],
-            "speedup_batch16": ratio,
-            "max_loss_pp": max_loss_pp,
-        }
-        _embed(work / MODEL_FILE, {**metadata, "quantization": quantization})
+        quantization = Quantization(
+            format="QDQ",
+            weights="int8 per channel",
+            activations="uint8",
+            calibration_manifest=str(calib_manifest),
+            calibration_photos=int(sum(len(b) for b in batches)),
+            source_bundle=str(bundle_dir),
+            test_fp32=scores["fp32"],
+            test_int8=scores["int8"],
+            speedup_batch16=ratio,
+            max_loss_pp=max_loss_pp,
+        )
+        metadata = fp32.metadata.model_copy(update={"version": out.name, "quantization": quantization})
+        _embed(work / MODEL_FILE, metadata)
         Bundle(work)  # the final file opens and verifies
         card = (fp32.directory / CARD_FILE).read_text() if (fp32.directory / CARD_FILE).exists() else ""
         (work / CARD_FILE).write_text(
             card
             + "\n## INT8 variant\nStatic QDQ quantization (int8 per-channel weights, uint8 activations), "
-            f"calibrated on {quantization['calibration_photos']} photos.\n\n```\n{report.table()}\n```\n"
+            f"calibrated on {quantization.calibration_photos} photos.\n\n```\n{report.table()}\n```\n"
         )
-        (work / "quantize.json").write_text(json.dumps(quantization, indent=2) + "\n")
+        (work / "quantize.json").write_text(
+            json.dumps(quantization.model_dump(exclude_unset=True), indent=2) + "\n"
+        )
         work.chmod(0o755)
         os.rename(work, out)
         return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -10,10 +11,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from serving.bundle import CLASSIFICATION_TASKS, EVIDENCE
 from serving.evidence import item_scores
 from serving.probabilities import sigmoid, softmax
+from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.metrics import labelled_items
+
+if TYPE_CHECKING:
+    from training.evaluate import EvaluatedModel
 
 
 def confusion_png(
@@ -79,11 +83,11 @@ def write_markdown_and_plots(
     metrics: dict,
     predictions: dict,
     dataset,
-    metadata: dict,
+    model: EvaluatedModel,
     out_dir: Path,
     split: str,
 ) -> None:
-    t, taxonomy, temps = dataset.targets, dataset.taxonomy, metadata["temperatures"]
+    t, taxonomy, temps = dataset.targets, dataset.taxonomy, model.temperatures
     for task in CLASSIFICATION_TASKS:
         if (t.classes[task] >= 0).any():
             predicted = softmax(predictions[task], temps.get(task, 1.0)).argmax(1)
@@ -101,17 +105,17 @@ def write_markdown_and_plots(
     reliability_png(out_dir / "reliability.png", curves)
 
     lines = [
-        f"# Evaluation of {metadata['name']} ({metadata['backbone']}) on split `{split}`",
+        f"# Evaluation of {model.name} ({model.backbone}) on split `{split}`",
         "",
         f"{metrics['photos']} photos of {metrics['items']} items; "
-        f"taxonomy {metadata['taxonomy']['taxonomy_version']}; MLflow run {metadata.get('mlflow_run_id')}.",
+        f"taxonomy {model.taxonomy_version}; MLflow run {model.mlflow_run_id}.",
         "",
     ]
     from training.evaluate import headline, headline_table
 
     lines += ["## Every head", "", headline_table(headline(metrics)), "", "## All metrics", ""]
     lines += ["| task | metric | value |", "| --- | --- | --- |"]
-    for key in (*CLASSIFICATION_TASKS, "condition_grade", "evidence", "authenticity_item", "risk_coverage"):
+    for key in (*CLASSIFICATION_TASKS, ORDINAL_TASK, EVIDENCE, "authenticity_item", "risk_coverage"):
         for name, value in metrics[key].items():
             lines.append(f"| {key} | {name} | {_fmt(value)} |")
     lines += [
@@ -121,7 +125,7 @@ def write_markdown_and_plots(
         "| class | pixel AUROC | photo AUROC | IoU | positive pixels |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for name, row in metrics["defects"].items():
+    for name, row in metrics[DEFECTS].items():
         lines.append(
             f"| {name} | {_fmt(row['pixel_auroc'])} | {_fmt(row['photo_auroc'])} | {_fmt(row['iou'])} | "
             f"{row['positive_pixels']} |"
@@ -138,7 +142,7 @@ def write_markdown_and_plots(
         "| photo recall at 5% FPR | cue head ROC-AUC |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for cue, row in metrics["cues"].items():
+    for cue, row in metrics[CUES].items():
         lines.append(
             f"| {cue} | {row['items']} | {_fmt(row['item_miss_rate'])} | "
             f"{_fmt(row['item_recall_at_5pct_fpr'])} | {row['photos_showing']} | "

@@ -14,9 +14,7 @@ import pandas as pd
 
 from data.manifest import parse_defects, split_list
 from data.taxonomy import Taxonomy
-from serving.bundle import CLASSIFICATION_TASKS, ORDINAL_TASK, VISIBLE_IN
-
-__all__ = ["CLASSIFICATION_TASKS", "ORDINAL_TASK", "UNKNOWN", "Targets", "build_targets"]
+from serving.tasks import CLASSIFICATION_TASKS, ORDINAL_TASK, VISIBLE_IN
 
 UNKNOWN = -1
 

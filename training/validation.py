@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from serving.tasks import CUES
 from training.data import PhotoDataset
 from training.evaluate import compute_metrics, headline
 
@@ -19,7 +20,7 @@ def validation_metrics(predictions: dict[str, np.ndarray], dataset: PhotoDataset
     known = [v for v in figures.values() if not math.isnan(v)]
     figures["score"] = float(np.mean(known)) if known else float("nan")
     # Learning-curve figures (training.curves), not part of the score.
-    recalls = [r["item_recall_at_5pct_fpr"] for r in metrics["cues"].values()]
+    recalls = [r["item_recall_at_5pct_fpr"] for r in metrics[CUES].values()]
     recalls = [r for r in recalls if not math.isnan(r)]
     figures["item_accuracy"] = metrics["authenticity_item"]["best_threshold_accuracy"]
     figures["cue_recall"] = float(np.mean(recalls)) if recalls else float("nan")

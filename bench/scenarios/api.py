@@ -156,7 +156,7 @@ def _mlflow(
 ) -> tuple[list[subprocess.Popen], Callable[[requests.Session], bool]] | None:
     from serving.bundle import Bundle
 
-    run_ids = {n: Bundle(p).metadata.get("mlflow_run_id") for n, p in context.bundles.items()}
+    run_ids = {n: Bundle(p).metadata.mlflow_run_id for n, p in context.bundles.items()}
     if not all(run_ids.values()):
         return None
     # mlflow starts `uvicorn` by name: this environment's bin/ must be on PATH

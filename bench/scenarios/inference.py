@@ -21,6 +21,7 @@ from bench.result import Goal, ScenarioResult, latency_summary
 from data.decode import decode_image
 from serving.bundle import Bundle
 from serving.preprocess import preprocess
+from serving.tasks import EVIDENCE, VIEW
 
 BATCHES = (1, 16)
 BLOCK = 5  # timed calls in a row per variant; variants alternate block by block
@@ -46,8 +47,8 @@ def _accuracy(
 ):
     from serving.probabilities import sigmoid
 
-    predicted_views = [classes[i] for i in outputs["view"].argmax(1)]
-    evidence = sigmoid(outputs["evidence"].reshape(-1) / temperature) >= 0.5
+    predicted_views = [classes[i] for i in outputs[VIEW].argmax(1)]
+    evidence = sigmoid(outputs[EVIDENCE].reshape(-1) / temperature) >= 0.5
     return {
         "view_accuracy": float(np.mean([p == v for p, v in zip(predicted_views, views, strict=True)])),
         "evidence_accuracy": float(np.mean(evidence.astype(int) == cues)),
@@ -62,7 +63,7 @@ def run(context: BenchContext) -> ScenarioResult:
     settings, threads = context.settings, usable_cores()
     paths, views, cues = context.test_photos(settings.photos)
     images = [decode_image(p) for p in paths]
-    view_classes = load_taxonomy().classes("view")
+    view_classes = load_taxonomy().classes(VIEW)
     rows, goals, notes = [], [], []
     with tempfile.TemporaryDirectory() as scratch:
         for name in REVIEWERS:
@@ -75,7 +76,7 @@ def run(context: BenchContext) -> ScenarioResult:
                 "onnxruntime fp32": fp32.run,
                 "onnxruntime int8": int8.run,
             }
-            temperature = fp32.temperatures.get("evidence", 1.0)
+            temperature = fp32.temperatures.get(EVIDENCE, 1.0)
             accuracy = {
                 key: _accuracy(call(photos), temperature, views, cues, view_classes)
                 for key, call in variants.items()

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from serving.api.problems import PROBLEM_JSON
+from serving.tasks import CATEGORY
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -109,7 +110,7 @@ def install(app: FastAPI, max_photos: int) -> None:
                 get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes),
                 max_photos,
                 list(taxonomy.view_names),
-                list(taxonomy.classes("category")),
+                list(taxonomy.classes(CATEGORY)),
             )
         return app.openapi_schema
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from data.taxonomy import Taxonomy
 from serving.api.problems import Problem
+from serving.tasks import CATEGORY
 
 
 def checked_view_tags(
@@ -28,7 +29,7 @@ def checked_view_tags(
             f"unknown view {', '.join(unknown)}; use one of {', '.join(taxonomy.view_names)}",
             "unknown-view",
         )
-    if category is not None and category not in taxonomy.classes("category"):
+    if category is not None and category not in taxonomy.classes(CATEGORY):
         raise Problem(
             422,
             f"unknown category {category!r}; use one of {', '.join(taxonomy.classes('category'))}",

@@ -10,6 +10,7 @@ from data.decode import DecodeLimits, ImageDecodeError, decode_image, read_photo
 from serving.batch.items import InventoryItem
 from serving.runner import ItemRequest, Preparer, ReviewerPanel
 from serving.settings import Settings, load_settings
+from serving.tasks import CATEGORY
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class ItemPreparer:
         return cls(
             panel.preparer,
             tuple(taxonomy.view_names),
-            tuple(taxonomy.classes("category")),
+            tuple(taxonomy.classes(CATEGORY)),
             settings.decode_limits(),
             settings.max_photos,
         )

@@ -55,17 +55,17 @@ def show(root: Path | None, reference: str) -> None:
     meta = bundle.metadata
     summary = {
         "bundle": str(bundle.directory),
-        "name": meta.get("name"),
-        "version": meta.get("version"),
-        "backbone": meta.get("backbone"),
-        "taxonomy": meta["taxonomy"],
-        "preprocess": meta["preprocess"],
-        "temperatures": meta["temperatures"],
-        "metrics": meta.get("metrics", {}),
-        "quantization": meta.get("quantization"),
-        "mlflow_run_id": meta.get("mlflow_run_id"),
-        "git_sha": meta.get("git_sha"),
-        "graph_sha256": meta["graph_sha256"],
+        "name": meta.name,
+        "version": meta.version,
+        "backbone": meta.backbone,
+        "taxonomy": meta.taxonomy.model_dump(),
+        "preprocess": meta.preprocess.to_dict(),
+        "temperatures": meta.temperatures,
+        "metrics": meta.metrics,
+        "quantization": meta.quantization.model_dump(exclude_unset=True) if meta.quantization else None,
+        "mlflow_run_id": meta.mlflow_run_id,
+        "git_sha": meta.git_sha,
+        "graph_sha256": meta.graph_sha256,
         "providers": bundle.session.get_providers(),
     }
     click.echo(json.dumps(summary, indent=2))

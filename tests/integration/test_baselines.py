@@ -20,7 +20,7 @@ from data.manifest import read_manifest, resolve_image_path
 from data.synthetic.config import SynthConfig
 from data.synthetic.generate import generate
 from data.taxonomy import load_taxonomy
-from serving.bundle import CLASSIFICATION_TASKS
+from serving.tasks import CLASSIFICATION_TASKS
 from training.config import load_config
 from training.evaluate import compute_metrics, predict_split
 from training.targets import build_targets
@@ -75,8 +75,8 @@ def reviewer_scores(manifest: Path, out: Path, pretrained: bool) -> dict[str, fl
         ],
     )
     run_dir = train(config, progress=False, report=lambda line: None)
-    predictions, dataset, metadata = predict_split(run_dir / "model.safetensors", manifest, "test", workers=0)
-    metrics = compute_metrics(predictions, dataset, metadata["temperatures"])
+    predictions, dataset, model = predict_split(run_dir / "model.safetensors", manifest, "test", workers=0)
+    metrics = compute_metrics(predictions, dataset, model.temperatures)
     return {task: metrics[task]["accuracy"] for task in RECOGNITION}
 
 

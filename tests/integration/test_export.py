@@ -12,7 +12,8 @@ import onnx
 import pytest
 
 from data.taxonomy import load_taxonomy
-from serving.bundle import METADATA_KEY, MODEL_FILE, Bundle, BundleError, metadata_sha256, output_names
+from serving.bundle import METADATA_KEY, MODEL_FILE, Bundle, BundleError, output_names
+from serving.bundle_metadata import BundleMetadata, metadata_sha256
 from serving.registry import RegistryError, list_bundles, promote, read_registry, resolve_bundle
 from training.evaluate import compute_metrics, predict_split
 from training.export import ExportError, export, sample_photos
@@ -41,15 +42,38 @@ def test_bundle_is_one_file_with_every_head_and_its_metadata(bundle: Path) -> No
     names = {o.name for o in loaded.session.get_outputs()}
     assert names == set(output_names(load_taxonomy()).values())
     meta = loaded.metadata
-    assert meta["format_version"] == 3 and meta["name"] == "reviewer_smoke" and meta["version"] == "1"
-    assert meta["taxonomy"]["taxonomy_hash"] == load_taxonomy().content_hash
-    assert meta["preprocess"]["size"] == 64 and set(meta["temperatures"]) >= {"evidence", "view"}
-    assert len(meta["git_sha"]) >= 7 and len(meta["data_manifest_sha256"]) == 64 and meta["mlflow_run_id"]
-    assert {"view", "category", "condition", "defects_auroc"} <= set(meta["metrics"])
-    assert meta["weights"] == {"pretrained": False, "frozen_levels": 0}
+    assert meta.format_version == 3 and meta.name == "reviewer_smoke" and meta.version == "1"
+    assert meta.taxonomy.taxonomy_hash == load_taxonomy().content_hash
+    assert meta.preprocess.size == 64 and set(meta.temperatures) >= {"evidence", "view"}
+    assert meta.git_sha and len(meta.git_sha) >= 7 and meta.mlflow_run_id
+    assert meta.data_manifest_sha256 and len(meta.data_manifest_sha256) == 64
+    assert {"view", "category", "condition", "defects_auroc"} <= set(meta.metrics)
+    assert meta.weights.model_dump() == {"pretrained": False, "frozen_levels": 0}
+    assert meta.quantization is None
     card = (bundle / "card.md").read_text()
     assert "## Intended use" in card and "## Known limitations" in card and "Calibration" in card
     assert json.loads((bundle / "export.json").read_text())["parity_max_abs_diff"] <= 1e-4
+
+
+def test_typed_metadata_gives_back_the_exported_json(bundle: Path, tmp_path: Path) -> None:
+    """The metadata hash covers the JSON export wrote: read into `BundleMetadata` and written
+    back, it must come out with no key added, dropped or retyped (JSON is stricter than ==)."""
+    proto = onnx.load(str(bundle / MODEL_FILE), load_external_data=False)
+    raw = json.loads(next(p.value for p in proto.metadata_props if p.key == METADATA_KEY))
+    again = BundleMetadata.from_dict(raw).to_dict()
+    assert list(again) == list(raw)
+    assert json.dumps(again, sort_keys=True) == json.dumps(raw, sort_keys=True)
+    assert metadata_sha256(again) == raw["metadata_sha256"] == Bundle(bundle).metadata.metadata_sha256
+
+    # and a key missing or of the wrong type is named, even when the hash was made to match
+    del raw["weights"]
+    raw["temperatures"]["view"] = "1.0"
+    raw["metadata_sha256"] = metadata_sha256(raw)
+    onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(raw)})
+    (tmp_path / "retyped").mkdir()
+    onnx.save(proto, str(tmp_path / "retyped" / MODEL_FILE))
+    with pytest.raises(BundleError, match=r"lacks weights; .*temperatures\.view is '1\.0': must be a number"):
+        Bundle(tmp_path / "retyped")
 
 
 def test_batch_is_really_dynamic_and_outputs_are_calibrated(bundle: Path, tiny_manifest: Path) -> None:
@@ -87,8 +111,8 @@ def test_evaluating_the_bundle_matches_the_checkpoint(
     run_dir, _ = smoke_run
     results = {}
     for key, path in (("torch", run_dir / "model.safetensors"), ("onnx", bundle)):
-        predictions, dataset, meta = predict_split(path, tiny_manifest, "all", workers=0)
-        results[key] = compute_metrics(predictions, dataset, meta["temperatures"])
+        predictions, dataset, model = predict_split(path, tiny_manifest, "all", workers=0)
+        results[key] = compute_metrics(predictions, dataset, model.temperatures)
     for task, name in (("authenticity_item", "accuracy"), ("evidence", "accuracy"), ("view", "accuracy")):
         assert abs(results["torch"][task][name] - results["onnx"][task][name]) <= 0.001, task
     assert results["torch"]["evidence"]["roc_auc"] == pytest.approx(
@@ -199,7 +223,13 @@ def test_int8_variant_is_measured_and_gated(bundle: Path, tiny_manifest: Path, t
     report = quantize(source, tiny_manifest, calib_photos=8, calib_split="all", max_loss_pp=100.0, workers=0)
     assert report.accepted and report.bundle == source.with_name("1-int8")
     int8 = Bundle(report.bundle)
-    assert int8.metadata["quantization"]["format"] == "QDQ" and report.speedup > 0
+    quantization = int8.metadata.quantization
+    assert quantization is not None and quantization.format == "QDQ" and report.speedup > 0
+    assert set(quantization.test_int8 or {}) == set(report.int8) and quantization.calibration_photos == 8
+    assert (
+        int8.metadata.version == "1-int8"
+        and int8.metadata.graph_sha256 != Bundle(source).metadata.graph_sha256
+    )
     ops = {node.op_type for node in onnx.load(str(report.bundle / MODEL_FILE)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert set(report.int8) == set(report.fp32)
@@ -288,7 +318,7 @@ def test_export_cli_takes_an_mlflow_run_id(
     done = cli("--run", run_id, "--out", str(tmp_path / "r" / "1"), "--data", str(tiny_manifest))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "max |diff|" in done.stdout
-    assert Bundle(tmp_path / "r" / "1").metadata["mlflow_run_id"] == run_id
+    assert Bundle(tmp_path / "r" / "1").metadata.mlflow_run_id == run_id
     unknown = cli("--run", "0" * 32, "--out", str(tmp_path / "r" / "2"))
     assert (
         unknown.returncode == 1
@@ -320,7 +350,7 @@ def test_policy_fit_writes_thresholds_with_their_data_and_models(
     assert "risk_upper_95" in result.stdout and "auto-decides" in result.stdout
     fitted = load_policy(out)
     assert fitted.fitted["data"]["items"] == 14 and fitted.fitted["target_error"] == 0.005
-    assert fitted.fitted["models"]["reviewer_a"]["graph_sha256"] == Bundle(bundle).metadata["graph_sha256"]
+    assert fitted.fitted["models"]["reviewer_a"]["graph_sha256"] == Bundle(bundle).metadata.graph_sha256
     # 14 items cannot vouch for a 0.5% error rate: the fit decides nothing automatically
     assert fitted.fitted["coverage"] == 0.0
     assert load_policy("configs/verdict.yaml").fitted is None  # the shipped policy is untouched
