@@ -9,9 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.manifest import write_manifest
+from serving.review import ReviewStatus
 from serving.store.db import reading
 from serving.store.models import Appraisal
 from serving.store.photos import PhotoStore
+from serving.verdict import VerdictState
 
 
 def reviewed_manifest(sessions: sessionmaker[Session], photos: PhotoStore) -> pd.DataFrame:
@@ -24,7 +26,10 @@ def reviewed_manifest(sessions: sessionmaker[Session], photos: PhotoStore) -> pd
     with reading(sessions) as session:
         finals = session.scalars(
             select(Appraisal)
-            .where(Appraisal.status == "final", Appraisal.final_state.in_(["AUTHENTIC", "COUNTERFEIT"]))
+            .where(
+                Appraisal.status == ReviewStatus.FINAL,
+                Appraisal.final_state.in_([VerdictState.AUTHENTIC, VerdictState.COUNTERFEIT]),
+            )
             .order_by(Appraisal.created_at)
         )
         for appraisal in finals:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from serving.review import ReviewStatus
+
 if TYPE_CHECKING:
     from serving.runner import PanelResult
     from serving.store.models import Appraisal
@@ -162,7 +164,7 @@ class AppraisalOut(_Findings):
 
     reasons: list[ReasonOut]  # without the stored `public` form
     created_at: UtcDateTime
-    status: str  # decided, awaiting_review, arbitration, final
+    status: ReviewStatus
     final_state: str | None = None
     client_reference: str | None = None
     category: str | None = None
@@ -193,7 +195,7 @@ class BlindAppraisalOut(BaseModel):
 
     id: str
     created_at: UtcDateTime
-    status: str
+    status: ReviewStatus
     blind: bool = True
     photos: list[BlindPhotoOut]
     condition: ConditionOut

@@ -59,7 +59,7 @@ def record_appraisal(
         declared_value=form.declared_value,
         ai_state=result.state,
         provisional=result.provisional,
-        status=initial_status(result.state, result.provisional),
+        status=initial_status(result.state, result.provisional).value,
         result=result.model_dump(mode="json"),
     )
     session.add(row)

@@ -42,9 +42,7 @@ class Appraisal(Base):
     declared_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     ai_state: Mapped[str] = mapped_column(String(30), index=True)  # the dual-review verdict
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(
-        String(30), index=True
-    )  # decided, awaiting_review, arbitration, final
+    status: Mapped[str] = mapped_column(String(30), index=True)  # a serving.review.ReviewStatus value
     final_state: Mapped[str | None] = mapped_column(String(30), nullable=True)  # the human decision
     result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full response body, as served
     photos: Mapped[list[Photo]] = relationship(back_populates="appraisal", order_by="Photo.position")

@@ -53,7 +53,7 @@ def replay(entries: Iterable[AuditEntry]) -> tuple[dict[str, Replayed], dict[str
             state, provisional = payload["state"], bool(payload["provisional"])
             appraisals[entry.subject] = Replayed(
                 entry.actor, state, provisional, list(payload["photos"]), Counter(),
-                initial_status(state, provisional), None,
+                initial_status(state, provisional).value, None,
             )  # fmt: skip
         elif entry.action.startswith("review.") and entry.subject in appraisals:
             item = appraisals[entry.subject]

@@ -14,6 +14,8 @@ from serving.api.schemas import UtcDateTime
 from serving.review import (
     ReviewFacts,
     ReviewRefused,
+    ReviewStage,
+    ReviewStatus,
     after_review,
     allowed_decisions,
     check_review,
@@ -31,15 +33,15 @@ QUEUE_LIMIT = 200  # items listed at once
 
 
 class ReviewIn(BaseModel):
-    decision: Literal["AUTHENTIC", "COUNTERFEIT", "INCONCLUSIVE"]
+    decision: Literal["AUTHENTIC", "COUNTERFEIT", "INCONCLUSIVE"]  # serving.review.ARBITER_DECISIONS
     note: str | None = Field(None, max_length=2000)
 
 
 class ReviewOut(BaseModel):
     appraisal_id: str
-    stage: str
+    stage: ReviewStage
     decision: str
-    status: str
+    status: ReviewStatus
     final_state: str | None = None
 
 
@@ -48,7 +50,7 @@ class QueueItem(BaseModel):
 
     id: str
     created_at: UtcDateTime
-    status: str
+    status: ReviewStatus
     category: str | None = None
     declared_value: float | None = None
     url: str
@@ -56,7 +58,7 @@ class QueueItem(BaseModel):
 
 
 class ReviewSeen(BaseModel):
-    stage: str
+    stage: ReviewStage
     decision: str
     note: str | None
     reviewer: str  # the reviewer's key name, shown only once the caller has reviewed too
@@ -67,9 +69,9 @@ def _facts(session, row: Appraisal) -> tuple[ReviewFacts, list[Review], dict[int
     reviews = list(session.scalars(select(Review).where(Review.appraisal_id == row.id).order_by(Review.id)))
     ids = {row.created_by, *(r.reviewer_id for r in reviews)}
     person = dict(session.execute(select(ApiKey.id, ApiKey.person).where(ApiKey.id.in_(ids))).tuples().all())
-    experts = tuple((person[r.reviewer_id], r.decision) for r in reviews if r.stage == "expert")
-    arbiter = next((person[r.reviewer_id] for r in reviews if r.stage == "arbiter"), None)
-    return ReviewFacts(row.status, person[row.created_by], experts, arbiter), reviews, person
+    experts = tuple((person[r.reviewer_id], r.decision) for r in reviews if r.stage == ReviewStage.EXPERT)
+    arbiter = next((person[r.reviewer_id] for r in reviews if r.stage == ReviewStage.ARBITER), None)
+    return ReviewFacts(ReviewStatus(row.status), person[row.created_by], experts, arbiter), reviews, person
 
 
 @router.get("/v1/review-queue", response_model=list[QueueItem])

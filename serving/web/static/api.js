@@ -4,7 +4,7 @@
 
 const KEY_STORAGE = "secondlook.apiKey";
 
-/** Who is signed in (/v1/me) and the upload form's choices (/v1/form-options). */
+/** Who is signed in (/v1/me), the upload form's choices and the review statuses (/v1/form-options). */
 export const session = { me: null, options: null };
 
 const blobs = new Map(); // image path -> object URL, so each picture is fetched once

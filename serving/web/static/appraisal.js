@@ -2,7 +2,7 @@
 // reviewers), and the appraiser's history of past ones. The review view reuses the photo
 // cards and the condition report for its blind view.
 
-import { getJson, picture } from "./api.js";
+import { getJson, picture, session } from "./api.js";
 import { $, clearMessages, el, fill, percent, show, showError, when, words } from "./dom.js";
 import { openViewer } from "./viewer.js";
 
@@ -20,13 +20,15 @@ export const VERDICTS = {
   INCONCLUSIVE: { title: "Inconclusive", line: "The arbiter could not decide from these photos." },
 };
 
-export const STATUSES = {
-  decided: "Decided by the AI reviewers.",
-  awaiting_review: "Waiting for two independent expert reviews.",
-  arbitration: "The experts disagreed: waiting for an arbiter.",
-  final: "Final: decided by human review.",
-  retake_requested: "Waiting for new photos from the appraiser.",
-};
+// The review statuses come from the server (/v1/form-options: value, label, in_review), so
+// that the page knows no status of its own.
+const statusOption = (status) => (session.options?.statuses || []).find((s) => s.value === status);
+
+/** What the page says of an item in `status`. */
+export const statusLabel = (status) => statusOption(status)?.label || words(status);
+
+/** Experts or an arbiter have still to decide an item in `status`. */
+const inReview = (status) => Boolean(statusOption(status)?.in_review);
 
 // ---------------------------------------------------------------- one appraisal
 
@@ -50,10 +52,10 @@ function verdictBanner(appraisal) {
     appraisal.final_state && appraisal.final_state !== appraisal.state
       ? el("p", {}, `The AI verdict was ${VERDICTS[appraisal.state]?.title || appraisal.state}; human review decided otherwise.`)
       : null,
-    appraisal.provisional && appraisal.status !== "final"
+    appraisal.provisional && inReview(appraisal.status)
       ? el("p", { class: "provisional" }, "Provisional: the declared value is high, so an expert must confirm it.")
       : null,
-    el("p", { class: "status" }, STATUSES[appraisal.status] || words(appraisal.status)),
+    el("p", { class: "status" }, statusLabel(appraisal.status)),
   );
 }
 

@@ -2,7 +2,7 @@
 // the AI verdict or other reviews, the decision form, and what is revealed after submitting.
 
 import { api, getJson, session } from "./api.js";
-import { conditionReport, photoCard, STATUSES, VERDICTS } from "./appraisal.js";
+import { conditionReport, photoCard, statusLabel, VERDICTS } from "./appraisal.js";
 import { $, clearMessages, el, fill, notice, show, showError, when, words } from "./dom.js";
 
 export async function loadQueue() {
@@ -88,7 +88,7 @@ async function revealAfterReview(id, answer) {
   const seen = await getJson(`/v1/appraisals/${encodeURIComponent(id)}/reviews`);
   const outcome = answer.final_state
     ? `Final decision: ${VERDICTS[answer.final_state]?.title || answer.final_state}.`
-    : STATUSES[answer.status] || words(answer.status);
+    : statusLabel(answer.status);
   notice(`Your review is recorded. ${outcome}`);
   fill(
     $("#review"),
