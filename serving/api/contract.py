@@ -5,7 +5,7 @@ server answers every error as `application/problem+json` (RFC 9457) and can answ
 403, 404, 409, 413, 429 and 503 too; a client generated from the document must know. Here
 the document FastAPI builds is completed once, by rules that follow where each answer comes
 from (the guard, the role check, path lookups, the review rules, the upload limits), and
-`tests/integration/test_api.py` runs schemathesis (all phases, default checks) against it.
+`tests/integration/test_api_hardening.py` runs schemathesis (all phases, default checks) against it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Shared fixtures of the integration tests: a tiny generated benchmark and a smoke-trained reviewer."""
+"""Shared fixtures of the integration tests: a tiny generated benchmark, a smoke-trained reviewer,
+and for the end-to-end tests (test_api_*.py, test_web.py) a real server and a real browser."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import yaml
 
 from data.synthetic.config import SynthConfig
 from data.synthetic.generate import generate
+from tests.integration.service import CHROMIUM, CHROMIUM_ARGS, Page, running_service
 from training.config import TrainConfig, load_config
 from training.train import train
 
@@ -86,3 +89,60 @@ def settings(deployment: Path, tmp_path: Path):
         models_dir=deployment / "models",
         policy_path=deployment / "verdict.yaml",
     )
+
+
+@pytest.fixture(scope="module")
+def service(
+    request: pytest.FixtureRequest,
+    deployment: Path,
+    tiny_manifest: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+):
+    """`secondlook serve` on the module's deployment (`running_service`), one per module: on a
+    SQLite file, or on a fresh PostgreSQL database where the module parametrizes it, as the
+    test_api_*.py modules do with `parametrize("service", ["sqlite", "postgresql"], indirect=True)`."""
+    root = tmp_path_factory.mktemp("service")
+    if getattr(request, "param", "sqlite") == "sqlite":
+        database_url = f"sqlite:///{root / 'db.sqlite'}"
+    else:
+        from tests.postgres import create_database
+
+        database_url = create_database(request.getfixturevalue("postgres_server"))
+    with running_service(root, deployment, tiny_manifest, database_url) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright, one per module. Where chromium or Playwright is
+    missing the tests that use it skip, unless SECONDLOOK_REQUIRE_BROWSER=1 (set by .ci/run),
+    which turns the skip into a failure."""
+    missing = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "Playwright for Python is not installed (pip install playwright)"
+    if missing is None and not Path(CHROMIUM).exists():
+        missing = f"no chromium at {CHROMIUM}: apt-get install chromium (or set SECONDLOOK_CHROMIUM)"
+    if missing:
+        if os.environ.get("SECONDLOOK_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def open_page(browser, service):
+    """Opens browser tabs (`Page`) on the service: `open_page(width, height)`; closed after the test."""
+    pages: list[Page] = []
+
+    def opener(width: int = 1280, height: int = 900) -> Page:
+        pages.append(Page(browser, service, width, height))
+        return pages[-1]
+
+    yield opener
+    for page in pages:
+        page.close()

@@ -1,8 +1,10 @@
-"""A real `secondlook serve` for end-to-end tests: subprocess, free loopback port, one key per role."""
+"""A real `secondlook serve` for end-to-end tests: subprocess, free loopback port, one key per role;
+the API calls and the browser tab the end-to-end tests (test_api_*.py, test_web.py) share."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +17,17 @@ import pytest
 import requests
 
 from data.manifest import read_manifest, resolve_image_path
+
+CHROMIUM = os.environ.get("SECONDLOOK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(os.environ.get("SECONDLOOK_TEST_OUTPUT", "test-output")) / "screenshots"
+VERDICT_TITLES = ("Authentic", "Counterfeit", "Referred to an expert", "Unable to verify")
 
 
 def item_photos(manifest: Path, position: int = 0) -> list[tuple[str, bytes]]:
@@ -114,3 +127,67 @@ def running_service(root: Path, deployment: Path, manifest: Path, database_url: 
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def post_appraisal(service, photos, views=None, key="appraiser", **fields):
+    """POST /v1/appraisals with these photo bytes (and views, form fields) as the key of `key`
+    (None: no key)."""
+    files = [("photos", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
+    data = [("views", v) for v in views or []] + list(fields.items())
+    headers = {"Authorization": f"Bearer {service['keys'][key]}"} if key else {}
+    return requests.post(
+        f"{service['url']}/v1/appraisals", files=files, data=data, headers=headers, timeout=60
+    )
+
+
+def auth(service, who: str) -> dict[str, str]:
+    """The Authorization header of the service's key for `who` (an entry of KEYS)."""
+    return {"Authorization": f"Bearer {service['keys'][who]}"}
+
+
+def referred_appraisal(service) -> str:
+    """A new appraisal that awaits expert review (the smoke reviewers are never sure)."""
+    photos = item_photos(service["manifest"])
+    body = post_appraisal(service, [b for _, b in photos], [v for v, _ in photos]).json()
+    assert body["state"] == "REFER_TO_EXPERT" and body["status"] == "awaiting_review", body
+    return body["id"]
+
+
+def item_files(manifest: Path, tmp_path: Path) -> list[tuple[Path, str]]:
+    """The first benchmark item's photos as files, with their views."""
+    frame = read_manifest(manifest)
+    item = frame[frame["item_id"] == frame["item_id"].iloc[0]]
+    files = []
+    for n, (view, image) in enumerate(zip(item["view"], item["image_path"], strict=True)):
+        target = tmp_path / f"photo{n}{Path(image).suffix}"
+        shutil.copyfile(resolve_image_path(manifest, image), target)
+        files.append((target, view))
+    return files
+
+
+class Page:
+    """A browser tab on the service that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser, service, width: int = 1280, height: int = 900) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.tab = self.context.new_page()
+        self.tab.set_default_timeout(30_000)
+        self.service = service
+        self.console_errors: list[str] = []
+        self.tab.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        self.tab.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
+        self.tab.goto(service["url"] + "/")
+
+    def sign_in(self, who: str) -> None:
+        self.tab.get_by_label("API key").fill(self.service["keys"][who])
+        self.tab.get_by_role("button", name="Sign in").click()
+        self.tab.locator("#who").wait_for()
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.tab.screenshot(path=str(path), full_page=True)
+        return path
+
+    def close(self) -> None:
+        self.context.close()

@@ -1,5 +1,5 @@
 """The app in process (`TestClient(create_app(settings))`): real bundles and a real SQLite
-database, no server process. For what the ASGI stack does, quicker than `test_api.py`."""
+database, no server process. For what the ASGI stack does, quicker than the `test_api_*.py` modules on a real server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The web page in a real browser: Debian's chromium driven by Playwright against a real server.
+"""The web page in a real browser: Debian's chromium driven by Playwright against a real server
+(the `browser`, `service` and `open_page` fixtures and the `Page` tab: conftest.py, service.py).
 
 Screenshots of every page land in test-output/screenshots/ (SECONDLOOK_TEST_OUTPUT to move it).
 Where chromium or Playwright is missing these tests skip, unless SECONDLOOK_REQUIRE_BROWSER=1
@@ -8,108 +9,15 @@ Where chromium or Playwright is missing these tests skip, unless SECONDLOOK_REQU
 from __future__ import annotations
 
 import base64
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
 
-from data.manifest import read_manifest, resolve_image_path
-from tests.integration.service import running_service
+from tests.integration.service import VERDICT_TITLES, Page, item_files
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = os.environ.get("SECONDLOOK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(os.environ.get("SECONDLOOK_TEST_OUTPUT", "test-output")) / "screenshots"
-VERDICT_TITLES = ("Authentic", "Counterfeit", "Referred to an expert", "Unable to verify")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    missing = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing = "Playwright for Python is not installed (pip install playwright)"
-    if missing is None and not Path(CHROMIUM).exists():
-        missing = f"no chromium at {CHROMIUM}: apt-get install chromium (or set SECONDLOOK_CHROMIUM)"
-    if missing:
-        if os.environ.get("SECONDLOOK_REQUIRE_BROWSER") == "1":
-            pytest.fail(missing)
-        pytest.skip(missing)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def service(deployment: Path, tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("web")
-    with running_service(root, deployment, tiny_manifest, f"sqlite:///{root / 'db.sqlite'}") as running:
-        yield running
-
-
-class Page:
-    """A browser tab on the service that records console errors and uncaught exceptions."""
-
-    def __init__(self, browser, service, width: int = 1280, height: int = 900) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": height})
-        self.tab = self.context.new_page()
-        self.tab.set_default_timeout(30_000)
-        self.service = service
-        self.console_errors: list[str] = []
-        self.tab.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
-        self.tab.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
-        self.tab.goto(service["url"] + "/")
-
-    def sign_in(self, who: str) -> None:
-        self.tab.get_by_label("API key").fill(self.service["keys"][who])
-        self.tab.get_by_role("button", name="Sign in").click()
-        self.tab.locator("#who").wait_for()
-
-    def screenshot(self, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
-        self.tab.screenshot(path=str(path), full_page=True)
-        return path
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture()
-def open_page(browser, service):
-    pages: list[Page] = []
-
-    def opener(width: int = 1280, height: int = 900) -> Page:
-        pages.append(Page(browser, service, width, height))
-        return pages[-1]
-
-    yield opener
-    for page in pages:
-        page.close()
-
-
-def _item_files(manifest: Path, tmp_path: Path) -> list[tuple[Path, str]]:
-    """The first benchmark item's photos as files, with their views."""
-    frame = read_manifest(manifest)
-    item = frame[frame["item_id"] == frame["item_id"].iloc[0]]
-    files = []
-    for n, (view, image) in enumerate(zip(item["view"], item["image_path"], strict=True)):
-        target = tmp_path / f"photo{n}{Path(image).suffix}"
-        shutil.copyfile(resolve_image_path(manifest, image), target)
-        files.append((target, view))
-    return files
 
 
 def _choose(page: Page, files: list[tuple[Path, str]]) -> None:
@@ -126,7 +34,7 @@ def test_an_appraiser_uploads_photos_and_sees_the_verdict_and_a_heatmap(open_pag
     stored = page.tab.evaluate("sessionStorage.getItem('secondlook.apiKey')")
     assert stored == page.service["keys"]["appraiser"]
     assert page.tab.evaluate("localStorage.length") == 0
-    files = _item_files(page.service["manifest"], tmp_path)
+    files = item_files(page.service["manifest"], tmp_path)
     _choose(page, files)
     page.tab.get_by_label("Declared value").fill("1200")
     page.tab.get_by_label("Your reference").fill("SKU-42")
@@ -157,7 +65,7 @@ def test_an_appraiser_uploads_photos_and_sees_the_verdict_and_a_heatmap(open_pag
 def test_a_photo_opens_full_size_with_zoom_and_pan(open_page, tmp_path: Path) -> None:
     page = open_page(width=800, height=600)
     page.sign_in("appraiser")
-    files = _item_files(page.service["manifest"], tmp_path)
+    files = item_files(page.service["manifest"], tmp_path)
     large = tmp_path / "large.jpg"  # a phone-sized photo: larger than the screen at its own pixels
     Image.open(files[0][0]).resize((1600, 1200)).save(large, quality=90)
     files[0] = (large, files[0][1])
@@ -199,7 +107,7 @@ def test_a_photo_opens_full_size_with_zoom_and_pan(open_page, tmp_path: Path) ->
 def test_photos_can_be_dropped_on_the_page(open_page, tmp_path: Path) -> None:
     page = open_page()
     page.sign_in("appraiser")
-    path, _ = _item_files(page.service["manifest"], tmp_path)[0]
+    path, _ = item_files(page.service["manifest"], tmp_path)[0]
     payload = base64.b64encode(path.read_bytes()).decode()
     transfer = page.tab.evaluate_handle(
         """(b64) => {
@@ -219,7 +127,7 @@ def test_photos_can_be_dropped_on_the_page(open_page, tmp_path: Path) -> None:
 def test_missing_views_show_what_to_retake(open_page, tmp_path: Path) -> None:
     page = open_page()
     page.sign_in("appraiser")
-    files = [f for f in _item_files(page.service["manifest"], tmp_path) if f[1] != "stamp"][:1]
+    files = [f for f in item_files(page.service["manifest"], tmp_path) if f[1] != "stamp"][:1]
     _choose(page, files)
     page.tab.get_by_role("button", name="Appraise").click()
     page.tab.locator("#result .banner").wait_for()
@@ -260,7 +168,7 @@ def test_a_wrong_key_is_refused_with_a_readable_message(open_page) -> None:
 
 def _referred_item(service, tmp_path: Path) -> str:
     """An item that needs expert review, uploaded through the API as the appraiser."""
-    files = _item_files(service["manifest"], tmp_path)
+    files = item_files(service["manifest"], tmp_path)
     response = requests.post(
         f"{service['url']}/v1/appraisals",
         files=[("photos", (p.name, p.read_bytes(), "image/png")) for p, _ in files],
@@ -330,7 +238,7 @@ def test_experts_review_blind_and_an_arbiter_settles_a_disagreement(
 
 def test_history_filters_by_verdict_and_opens_an_appraisal(open_page, service, tmp_path: Path) -> None:
     _referred_item(service, tmp_path)
-    detail_only = [f for f in _item_files(service["manifest"], tmp_path) if f[1] != "stamp"][:1]
+    detail_only = [f for f in item_files(service["manifest"], tmp_path) if f[1] != "stamp"][:1]
     unable = requests.post(
         f"{service['url']}/v1/appraisals",
         files=[("photos", (p.name, p.read_bytes(), "image/png")) for p, _ in detail_only],
