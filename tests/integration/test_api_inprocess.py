@@ -1,5 +1,6 @@
 """The app in process (`TestClient(create_app(settings))`): real bundles and a real SQLite
-database, no server process. For what the ASGI stack does, quicker than the `test_api_*.py` modules on a real server."""
+database, no server process. For what the ASGI stack does, quicker than the `test_api_*.py`
+modules, which run a real server."""
 
 from __future__ import annotations
 
