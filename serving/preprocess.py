@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -24,11 +24,8 @@ class ResizeMode(str, Enum):
 
 
 def _three(values: Any) -> tuple[float, float, float]:
-    """A per-channel (R, G, B) triple from metadata; the spec refuses any other length."""
-    floats = tuple(float(v) for v in values)
-    if len(floats) != 3:
-        raise InputError("preprocess mean and std need three values, std positive")
-    return floats[0], floats[1], floats[2]
+    """A per-channel (R, G, B) triple from metadata; `__post_init__` refuses any other length."""
+    return cast("tuple[float, float, float]", tuple(float(v) for v in values))
 
 
 @dataclass(frozen=True)
