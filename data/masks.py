@@ -2,7 +2,9 @@
 
 A mask file is an 8-bit single-channel PNG the size of its photo. By default it is a
 bitmask: bit i of a pixel is set when defect class i of the taxonomy (`defects` task,
-in file order) covers that pixel, so overlapping defects need no extra files. A
+in file order) covers that pixel, so overlapping defects need no extra files. Bit 7
+(`CUE_REGION_BIT`) is not a defect: it marks where a counterfeit's photo differs from its
+genuine twin, the region its counterfeit cues show in (synthetic data records it). A
 source whose masks are plain binary images of one class (MVTec AD) records that class
 in the manifest's `mask_class` column instead; then any non-zero pixel is that class.
 """
@@ -18,12 +20,19 @@ from data.decode import decode_mask_image
 from data.taxonomy import Taxonomy, load_taxonomy
 from secondlook.errors import InputError
 
+CUE_REGION_BIT = 7
+
 
 def defect_classes(taxonomy: Taxonomy | None = None) -> tuple[str, ...]:
     classes = (taxonomy or load_taxonomy()).classes("defects")
-    if len(classes) > 8:
-        raise ValueError("bitmask masks hold at most 8 defect classes")
+    if len(classes) > CUE_REGION_BIT:
+        raise ValueError(f"bitmask masks hold at most {CUE_REGION_BIT} defect classes (bit 7: cue region)")
     return classes
+
+
+def cue_region(packed: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 bitmask -> (H, W) booleans: where the photo's counterfeit cues show."""
+    return ((np.asarray(packed, np.uint8) >> CUE_REGION_BIT) & 1).astype(bool)
 
 
 def pack_bits(channels: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from data.splits import DEFAULT_FRACTIONS, check_fractions
 from secondlook.errors import InputError
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: twins framed alike; cue regions in the masks
 
 
 @dataclass(frozen=True)

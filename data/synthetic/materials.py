@@ -55,9 +55,12 @@ def stitches(
     seg_len = np.hypot(seg[:, 0], seg[:, 1])
     total = float(seg_len.sum())
     n = max(2, int(total / pitch))
-    positions = (np.arange(n) + 0.5) * pitch + rng.normal(0, item.stitch_jitter * pitch, n)
+    # A child stream: the stitch count (a cue) must not shift the caller's stream, so that a
+    # counterfeit and its genuine twin stay framed alike and differ by the cue alone.
+    jitter = rng.spawn(1)[0]
+    positions = (np.arange(n) + 0.5) * pitch + jitter.normal(0, item.stitch_jitter * pitch, n)
     cumulative = np.concatenate([[0.0], np.cumsum(seg_len)])
-    slant = math.radians(12) + rng.normal(0, item.stitch_jitter * 0.9, n)
+    slant = math.radians(12) + jitter.normal(0, item.stitch_jitter * 0.9, n)
     width = max(1.0, pitch * 0.16)
 
     def draw(d: ImageDraw.ImageDraw, s: float) -> None:
@@ -90,8 +93,9 @@ def metal_piece(
     roughness: float = 0.0,
 ) -> np.ndarray:
     """Plated metal inside `shape`; `roughness` (the rough-casting cue) frays the outline."""
+    fraying = rng.spawn(1)[0]  # drawn from only with the cue, so it must not shift `rng`
     if roughness > 0:
-        noise = scene.bank.crop("white", scene.size, rng, 1.0)
+        noise = scene.bank.crop("white", scene.size, fraying, 1.0)
         noise = blur_float(noise, 0.7)
         noise /= np.abs(noise).max() + 1e-6
         soft = blur(shape, roughness * 0.6)

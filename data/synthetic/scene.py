@@ -100,6 +100,16 @@ class Scene:
     def mark_defect(self, name: str, coverage: np.ndarray, threshold: float = 0.35) -> None:
         self.defects |= (coverage > threshold).astype(np.uint8) << self.defect_index[name]
 
+    def differs_from(self, twin: Scene) -> np.ndarray:
+        """(size, size) bool: where this scene's materials differ from `twin`'s, i.e. where a
+        counterfeit's cue shows against its genuine twin (same item, same framing, no cue).
+        The thresholds are below any cue's change and above float noise."""
+        region = np.abs(self.albedo - twin.albedo).max(axis=2) > 0.01
+        region |= np.abs(self.height - twin.height) > 0.05
+        region |= np.abs(self.gloss - twin.gloss) > 0.02
+        region |= np.abs(self.metal - twin.metal) > 0.02
+        return region
+
     def light(self, light: Light, relief: float = 6.0) -> np.ndarray:
         """Shade the layers into linear RGB in [0, ~1.2] (float32, in-place arithmetic for speed)."""
         nx, ny, nz = self._normals(relief)

@@ -64,8 +64,11 @@ def text_mask(
     draw = ImageDraw.Draw(layer)
     offsets = np.zeros(len(text))
     if drift > 0 and rng is not None:
-        walk = np.cumsum(rng.normal(0, drift * 0.6, len(text)))
-        offsets = (walk - walk.mean() + rng.normal(0, drift * 0.8, len(text))) * px
+        # A child stream: how many letters there are (a misspelling) must not shift the
+        # caller's stream, or a counterfeit and its genuine twin would be framed differently.
+        letters = rng.spawn(1)[0]
+        walk = np.cumsum(letters.normal(0, drift * 0.6, len(text)))
+        offsets = (walk - walk.mean() + letters.normal(0, drift * 0.8, len(text))) * px
     x: float = 2 * px
     for ch, advance, dy in zip(text, advances, offsets, strict=True):
         draw.text((x, 2 * px + dy), ch, font=face, fill=255)

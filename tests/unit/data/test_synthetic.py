@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from data.decode import decode_image
 from data.manifest import parse_defects, read_manifest, resolve_image_path, split_list
-from data.masks import load_mask
+from data.masks import CUE_REGION_BIT, cue_region, load_bitmask, load_mask
 from data.synthetic.config import DIFFICULTIES, SynthConfig
 from data.synthetic.generate import SUMMARY_NAME, generate
 from data.synthetic.photo import develop, sample_shot
@@ -98,20 +98,25 @@ def test_photos_and_masks_match_their_labels(bench: Path) -> None:
     frame = read_manifest(bench)
     defect_classes = TAXONOMY.classes("defects")
     assert frame["defects"].notna().all()
-    with_masks = 0
+    with_masks = with_regions = 0
     for _, row in frame.iterrows():
         photo = decode_image(resolve_image_path(bench, row.image_path))
         assert photo.size == (256, 256)
         listed = parse_defects(row.defects)
-        if not listed:
+        shows_cues = bool(split_list(row.cues))
+        if not listed and not shows_cues:
             assert pd.isna(row.mask_path)
             continue
-        with_masks += 1
+        packed = load_bitmask(resolve_image_path(bench, row.mask_path))
         mask = load_mask(resolve_image_path(bench, row.mask_path))
         assert mask.shape == (len(defect_classes), 256, 256)
         present = [c for i, c in enumerate(defect_classes) if mask[i].any()]
         assert present == sorted(set(listed), key=defect_classes.index)
-    assert with_masks > 0
+        # The cue region: where the photo differs from its genuine twin, on cue photos only.
+        assert cue_region(packed).any() == shows_cues
+        with_masks += bool(listed)
+        with_regions += shows_cues
+    assert with_masks > 0 and with_regions > 0
 
 
 def test_grade_a_items_have_no_defects_and_worn_items_do(bench: Path) -> None:
@@ -168,6 +173,41 @@ def test_each_cue_changes_exactly_the_views_it_is_labelled_visible_in(cue: str, 
         a = np.asarray(Image.open(io.BytesIO(before[view])), np.float32)
         b = np.asarray(Image.open(io.BytesIO(after[view])), np.float32)
         assert np.abs(a - b).max() > 8
+
+
+@pytest.mark.parametrize("cue", TAXONOMY.cue_names)
+def test_a_counterfeit_and_its_twin_are_framed_alike_and_differ_inside_the_cue_region(
+    cue: str, context: Context
+) -> None:
+    """The cue may change how many letters or stitches there are, or fray an outline; that must
+    not shift the random stream, or the twin would be framed differently and the cue region
+    (what cue maps train on) would cover the whole photo."""
+    level = DIFFICULTIES["standard"]
+    view = TAXONOMY.cue(cue).visible_in[0]
+    view_index = TAXONOMY.view_names.index(view)
+    for index in range(50):
+        genuine = sample_item(index, 0, False, level, TAXONOMY)
+        if cue != "hardware_wrong_screw" or genuine.hardware_type in SCREWED_HARDWARE:
+            break
+    fake = sample_item(index, 0, True, level, TAXONOMY, forced_cues=[cue])
+    photos, shots = [], []
+    for item in (genuine, fake):
+        rng = np.random.default_rng([0, index, 2, view_index])
+        scene = RENDERERS[view](item, rng, context)
+        if item is fake:
+            twin = RENDERERS[view](genuine, np.random.default_rng([0, index, 2, view_index]), context)
+            scene.defects |= scene.differs_from(twin).astype(np.uint8) << CUE_REGION_BIT
+        shots.append(sample_shot(rng, level))
+        jpeg, packed = develop(scene, shots[-1], rng)
+        photos.append(np.asarray(Image.open(io.BytesIO(jpeg)), np.float32))
+    assert shots[0] == shots[1]
+    region = cue_region(packed)
+    assert 0 < region.mean() < 0.5
+    near = np.asarray(Image.fromarray(region.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(17))) > 0
+    difference = np.abs(photos[0] - photos[1]).max(axis=2)
+    assert difference.max() > 8
+    changed = difference > 12
+    assert (changed & ~near).mean() < 0.002, "the photos differ far from the cue region"
 
 
 def test_unknown_forced_cue_is_refused() -> None:
