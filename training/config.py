@@ -88,6 +88,7 @@ class LossWeights(_Section):
     condition_grade: float = 0.5
     evidence: float = 2.0
     cues: float = 4.0  # the per-cue terms (mean over cues, so about 1/11 of a task each)
+    cue_regions: float = 4.0  # the cue maps' cells, where the photos record their cue region
     item_evidence: float = 1.0
     defects: float = 1.0
     defect_presence: float = 1.0

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, Sampler
 
 from data.decode import decode_image
 from data.manifest import read_manifest, resolve_image_path
-from data.masks import load_bitmask, shrink_bitmask, unpack_bits
+from data.masks import cue_region, load_bitmask, shrink_bitmask, unpack_bits
 from data.splits import split_for_item
 from data.taxonomy import Taxonomy, load_taxonomy
 from serving.preprocess import PreprocessSpec, normalise, resize
@@ -153,6 +153,7 @@ class PhotoDataset(Dataset):
             "image": torch.from_numpy(tensor),
             "mask": torch.from_numpy(mask),
             "mask_known": torch.tensor(bool(t.mask_known[index])),
+            "cue_region": torch.from_numpy(cue_region(small).astype(np.uint8)),
             ORDINAL_TASK: torch.tensor(t.condition[index]),
             EVIDENCE: torch.tensor(t.evidence[index]),
             CUES: torch.from_numpy(t.cue_labels[index]),

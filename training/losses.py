@@ -3,7 +3,9 @@
 Every term ignores rows whose label is unknown (-1) for that task; a term with no known
 label in the batch contributes nothing. Counterfeit evidence is trained at three levels: each
 cue of each photo (where the photo's cues are recorded), the photo (it shows any cue) and the
-item. Two terms are about the item, through the same aggregations serving uses (every photo of
+item. Where a photo records its cue region (synthetic data: where it differs from its genuine
+twin), the cue maps are also trained cell by cell, which tells them where the cue is. Two terms
+are about the item, through the same aggregations serving uses (every photo of
 an item shares its batch): the multiple-instance evidence loss (noisy-OR of the photos'
 evidence against the item label, which is all a real dataset may know about a counterfeit)
 and the condition loss (the mean of the photos' grade logits against the item's grade,
@@ -17,7 +19,9 @@ from torch.nn import functional as F
 
 from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.config import LossWeights
-from training.model import strongest_cells
+from training.model import CUE_MAPS, strongest_cells
+
+CUE_REGION_POSITIVE_WEIGHT = 20.0  # cue cells are a few percent of one cue's map
 
 
 def ordinal_targets(grade: torch.Tensor, thresholds: int) -> torch.Tensor:
@@ -90,6 +94,26 @@ def defect_presence_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Ten
     return F.binary_cross_entropy_with_logits(strongest, present)
 
 
+def cue_region_loss(
+    cue_maps: torch.Tensor, cue_labels: torch.Tensor, region: torch.Tensor
+) -> torch.Tensor | None:
+    """Weighted per-cell BCE of the (B, cues, h, w) cue maps. A cell is positive for a cue the
+    photo shows when the photo's (B, H, W) cue region touches it; every other cell is negative,
+    all of them on a photo that shows no cue. Photos that show a cue but record no region
+    (real data, older benchmarks) and photos with unknown cues are left to the pooled terms."""
+    shows = cue_labels.clamp(min=0).float()
+    has_region = region.flatten(1).amax(1) > 0
+    known = (cue_labels >= 0).all(1) & ((shows.sum(1) == 0) | has_region)
+    if not known.any():
+        return None
+    maps = cue_maps[known].float()
+    cells = F.adaptive_max_pool2d(region[known].float()[:, None], maps.shape[-2:])
+    target = cells * shows[known][:, :, None, None]
+    weight = 1 + CUE_REGION_POSITIVE_WEIGHT * target
+    loss = F.binary_cross_entropy_with_logits(maps, target, reduction="none")
+    return (loss * weight).sum() / weight.sum()
+
+
 def multitask_loss(
     out: dict[str, torch.Tensor],
     batch: dict[str, torch.Tensor],
@@ -136,6 +160,8 @@ def multitask_loss(
             F.binary_cross_entropy_with_logits(out[CUES][known].float(), cues[known].float()),
             weights.cues,
         )
+    if CUE_MAPS in out and "cue_region" in batch:
+        add("cue_regions", cue_region_loss(out[CUE_MAPS], cues, batch["cue_region"]), weights.cue_regions)
     add(
         "item_evidence",
         mil_loss(out[EVIDENCE], batch["item_index"], batch["item_label"]),

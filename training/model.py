@@ -263,9 +263,11 @@ class Reviewer(nn.Module):
         *,
         frozen: list[torch.Tensor] | None = None,
         size: tuple[int, int] | None = None,
+        cue_maps: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Head outputs for a batch of photos, or for their cached `frozen_features` (with the
-        photos' `size`): one entry point, so that DistributedDataParallel sees both."""
+        photos' `size`): one entry point, so that DistributedDataParallel sees both. `cue_maps`
+        keeps the cue maps before pooling (key `CUE_MAPS`), which training supervises."""
         if frozen is None:
             if images is None:
                 raise ValueError("give images or frozen features")
@@ -273,7 +275,8 @@ class Reviewer(nn.Module):
         if size is None:
             raise ValueError("frozen features need the size of the photos they came from")
         out = self._heads(self.feature_maps(frozen), (size[0] // 4, size[1] // 4))
-        del out[CUE_MAPS]
+        if not cue_maps:
+            del out[CUE_MAPS]
         return out
 
     def forward_with_cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:

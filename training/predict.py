@@ -39,13 +39,15 @@ def to_device(
     return moved
 
 
-def forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def forward(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], cue_maps: bool = False
+) -> dict[str, torch.Tensor]:
     """The model on a batch of photos, or on their cached frozen features (`training.cache`)."""
     keys = frozen_keys(batch)
     if not keys:
-        return model(batch["image"])
+        return model(batch["image"], cue_maps=cue_maps)
     size = batch["image_size"][0]
-    return model(frozen=[batch[k] for k in keys], size=(int(size[0]), int(size[1])))
+    return model(frozen=[batch[k] for k in keys], size=(int(size[0]), int(size[1])), cue_maps=cue_maps)
 
 
 def gather(

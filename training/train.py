@@ -275,7 +275,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
             break
         batch = to_device(batch, run.device, config.train.channels_last)
         with torch.autocast("cuda", dtype=torch.float16) if run.use_amp else nullcontext():
-            out = forward(run.trainable, batch)
+            out = forward(run.trainable, batch, cue_maps=True)
             loss, parts = multitask_loss(out, batch, config.loss_weights, run.class_weights)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()

@@ -197,6 +197,17 @@ def test_loss_goes_down_on_a_fixed_batch(tiny_manifest: Path) -> None:
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_the_dataset_gives_the_cue_region_of_exactly_the_photos_that_show_a_cue(tiny_manifest: Path) -> None:
+    from data.manifest import read_manifest, split_list
+
+    frame = read_manifest(tiny_manifest)
+    dataset = PhotoDataset(frame, tiny_manifest, PreprocessSpec(size=64), "none")
+    for i, cues in enumerate(frame["cues"]):
+        region = dataset[i]["cue_region"]
+        assert region.shape == (16, 16)
+        assert bool(region.any()) == bool(split_list(cues))
+
+
 def test_two_process_ddp_run_on_cpu(tiny_manifest: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     command = [
