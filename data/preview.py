@@ -1,7 +1,8 @@
 """Contact sheets: photos in a grid with their labels and cues written underneath.
 
 Looking at the data beats reading about it; `secondlook data preview` makes one sheet
-from any manifest (benchmark or imported), with masks outlined when present.
+from any manifest (benchmark or imported), with defect masks outlined in red and, on a
+counterfeit's photos, the region its cues show in (its cue region) in yellow.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from data.atomic import atomic_path
 from data.decode import ImageDecodeError, decode_image
 from data.manifest import resolve_image_path, split_list
-from data.masks import load_mask
+from data.masks import CUE_REGION_BIT, cue_region, load_bitmask, unpack_bits
 from data.taxonomy import load_taxonomy
 from secondlook.errors import InputError
 
@@ -57,6 +58,12 @@ def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: i
     return text + "…"
 
 
+def _outline(region: np.ndarray, tile: int) -> np.ndarray:
+    """The edge pixels of a (H, W) boolean region scaled to a tile."""
+    inside = np.asarray(Image.fromarray(region.astype(np.uint8) * 255).resize((tile, tile))) > 127
+    return inside ^ np.roll(inside, 1, 0) | inside ^ np.roll(inside, 1, 1)
+
+
 def select_rows(frame: pd.DataFrame, limit: int, by_item: bool) -> pd.DataFrame:
     """The first `limit` photos, or the photos of the first items when `by_item` (one item per row)."""
     if by_item:
@@ -96,15 +103,13 @@ def contact_sheet(
             photo = Image.new("RGB", (tile, tile), (90, 30, 30))
             ImageDraw.Draw(photo).text((6, tile // 2), exc.code, fill=(255, 255, 255), font=font)
         if show_masks and pd.notna(row.get("mask_path")):
-            mask = load_mask(
-                resolve_image_path(manifest_path, row["mask_path"]),
-                row.get("mask_class") if pd.notna(row.get("mask_class")) else None,
-            ).any(axis=0)
-            outline = Image.fromarray((mask * 255).astype(np.uint8)).resize((tile, tile))
-            edges = np.asarray(outline) > 127
-            edge = edges ^ np.roll(edges, 1, 0) | edges ^ np.roll(edges, 1, 1)
+            mask_class = row.get("mask_class") if pd.notna(row.get("mask_class")) else None
+            packed = load_bitmask(resolve_image_path(manifest_path, row["mask_path"]), mask_class)
             pixels = np.asarray(photo).copy()
-            pixels[edge] = (255, 40, 40)
+            # Defects in red; where a counterfeit's cues show (its cue region) in yellow.
+            defects = unpack_bits(packed, CUE_REGION_BIT).any(axis=0)
+            pixels[_outline(defects, tile)] = (255, 40, 40)
+            pixels[_outline(cue_region(packed), tile)] = (255, 220, 0)
             photo = Image.fromarray(pixels)
         sheet.paste(photo, (x, y))
         counterfeit = row.get("authenticity") == "counterfeit"
