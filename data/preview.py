@@ -107,7 +107,7 @@ def contact_sheet(
             packed = load_bitmask(resolve_image_path(manifest_path, row["mask_path"]), mask_class)
             pixels = np.asarray(photo).copy()
             # Defects in red; where a counterfeit's cues show (its cue region) in yellow.
-            defects = unpack_bits(packed, CUE_REGION_BIT).any(axis=0)
+            defects = np.asarray(unpack_bits(packed, CUE_REGION_BIT).any(axis=0))
             pixels[_outline(defects, tile)] = (255, 40, 40)
             pixels[_outline(cue_region(packed), tile)] = (255, 220, 0)
             photo = Image.fromarray(pixels)
