@@ -125,3 +125,17 @@ def test_the_cue_loss_trains_only_on_photos_whose_cues_are_known() -> None:
     batch["cues"][:] = -1
     _, parts = multitask_loss(out, batch, config.loss_weights)
     assert "cues" not in parts
+
+
+def test_the_cue_region_maps_train_the_cue_head_and_not_the_shared_features() -> None:
+    """The cell-level cue term must not reshape the features the recognition heads read."""
+    from training.model import CUE_MAPS
+
+    torch.manual_seed(0)
+    model = Reviewer("mobilenetv3_small_050", seg_channels=16, frozen_levels=2).train()
+    out = model(torch.randn(2, 3, 64, 64), cue_maps=True)
+    out[CUE_MAPS].sum().backward()
+    trainable = [p for p in model.backbone.parameters() if p.requires_grad]
+    assert trainable and all(p.grad is None for p in trainable)
+    assert all(p.grad is not None for p in model.cues.parameters())
+    assert CUE_MAPS not in model(torch.randn(2, 3, 64, 64))
