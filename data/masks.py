@@ -26,7 +26,7 @@ CUE_REGION_BIT = 7
 def defect_classes(taxonomy: Taxonomy | None = None) -> tuple[str, ...]:
     classes = (taxonomy or load_taxonomy()).classes("defects")
     if len(classes) > CUE_REGION_BIT:
-        raise ValueError(f"bitmask masks hold at most {CUE_REGION_BIT} defect classes (bit 7: cue region)")
+        raise ValueError(f"bitmask masks hold at most {CUE_REGION_BIT} defect classes (then the cue region)")
     return classes
 
 

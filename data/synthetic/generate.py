@@ -26,7 +26,6 @@ from tqdm import tqdm
 
 from data.atomic import atomic_write_bytes, atomic_write_text
 from data.manifest import format_defects, join_list, write_manifest
-from data.masks import CUE_REGION_BIT
 from data.splits import split_for_item
 from data.synthetic.config import GENERATOR_VERSION, SynthConfig
 from data.synthetic.photo import develop, sample_shot
@@ -99,17 +98,16 @@ def render_item(task: tuple[int, bool]) -> list[dict[str, Any]]:
     defect_names = taxonomy.classes("defects")
     item = sample_item(index, config.seed, counterfeit, config.level, taxonomy)
     # The genuine twin: the same item without its cues. Where a photo's scene differs from the
-    # twin's is the cue region, stored as bit CUE_REGION_BIT of the photo's mask.
+    # twin's is the cue region, stored in the photo's mask (`Scene.mark_cue_region`).
     twin = sample_item(index, config.seed, False, config.level, taxonomy) if item.cues else None
     shard = f"{index // 1000:04d}"
     rows = []
     for view_index, view in enumerate(taxonomy.view_names):
-        rng = np.random.default_rng([config.seed, index, 2, view_index])
+        view_seed = [config.seed, index, 2, view_index]
+        rng = np.random.default_rng(view_seed)
         scene = RENDERERS[view](item, rng, context)
         if twin is not None and set(item.cues) & set(taxonomy.cues_visible_in(view)):
-            twin_rng = np.random.default_rng([config.seed, index, 2, view_index])
-            region = scene.differs_from(RENDERERS[view](twin, twin_rng, context))
-            scene.defects |= region.astype(np.uint8) << CUE_REGION_BIT
+            scene.mark_cue_region(RENDERERS[view](twin, np.random.default_rng(view_seed), context))
         shot = sample_shot(rng, config.level)
         jpeg, bitmask = develop(scene, shot, rng)
         image_rel = f"images/{shard}/{item.item_id}-{view}.jpg"

@@ -93,7 +93,9 @@ def metal_piece(
     roughness: float = 0.0,
 ) -> np.ndarray:
     """Plated metal inside `shape`; `roughness` (the rough-casting cue) frays the outline."""
-    fraying = rng.spawn(1)[0]  # drawn from only with the cue, so it must not shift `rng`
+    # The fraying noise (the cue) comes from a child stream, spawned with or without the cue so
+    # that `rng`'s later draws and child streams line up with the genuine twin's.
+    fraying = rng.spawn(1)[0]
     if roughness > 0:
         noise = scene.bank.crop("white", scene.size, fraying, 1.0)
         noise = blur_float(noise, 0.7)

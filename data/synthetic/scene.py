@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from data.masks import CUE_REGION_BIT
+
 SUPERSAMPLE = 2
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
@@ -100,15 +102,15 @@ class Scene:
     def mark_defect(self, name: str, coverage: np.ndarray, threshold: float = 0.35) -> None:
         self.defects |= (coverage > threshold).astype(np.uint8) << self.defect_index[name]
 
-    def differs_from(self, twin: Scene) -> np.ndarray:
-        """(size, size) bool: where this scene's materials differ from `twin`'s, i.e. where a
+    def mark_cue_region(self, twin: Scene) -> None:
+        """Set bit CUE_REGION_BIT where this scene's materials differ from `twin`'s, i.e. where a
         counterfeit's cue shows against its genuine twin (same item, same framing, no cue).
         The thresholds are below any cue's change and above float noise."""
         region = np.abs(self.albedo - twin.albedo).max(axis=2) > 0.01
         region |= np.abs(self.height - twin.height) > 0.05
         region |= np.abs(self.gloss - twin.gloss) > 0.02
         region |= np.abs(self.metal - twin.metal) > 0.02
-        return region
+        self.defects |= region.astype(np.uint8) << CUE_REGION_BIT
 
     def light(self, light: Light, relief: float = 6.0) -> np.ndarray:
         """Shade the layers into linear RGB in [0, ~1.2] (float32, in-place arithmetic for speed)."""

@@ -18,7 +18,7 @@ from PIL import Image, ImageFilter
 
 from data.decode import decode_image
 from data.manifest import parse_defects, read_manifest, resolve_image_path, split_list
-from data.masks import CUE_REGION_BIT, cue_region, load_bitmask, load_mask
+from data.masks import cue_region, load_bitmask, load_mask
 from data.synthetic.config import DIFFICULTIES, SynthConfig
 from data.synthetic.generate import SUMMARY_NAME, generate
 from data.synthetic.photo import develop, sample_shot
@@ -195,8 +195,9 @@ def test_a_counterfeit_and_its_twin_are_framed_alike_and_differ_inside_the_cue_r
         rng = np.random.default_rng([0, index, 2, view_index])
         scene = RENDERERS[view](item, rng, context)
         if item is fake:
-            twin = RENDERERS[view](genuine, np.random.default_rng([0, index, 2, view_index]), context)
-            scene.defects |= scene.differs_from(twin).astype(np.uint8) << CUE_REGION_BIT
+            scene.mark_cue_region(
+                RENDERERS[view](genuine, np.random.default_rng([0, index, 2, view_index]), context)
+            )
         shots.append(sample_shot(rng, level))
         jpeg, packed = develop(scene, shots[-1], rng)
         photos.append(np.asarray(Image.open(io.BytesIO(jpeg)), np.float32))
