@@ -20,8 +20,9 @@ from secondlook.errors import InputError
 
 METADATA_KEY = "secondlook"
 # What `training.evaluate.load_reviewer` can rebuild. 2: category head, item-level condition,
-# frozen levels. 3: evidence read by one head per counterfeit cue.
-CHECKPOINT_FORMAT_VERSION = 3
+# frozen levels. 3: evidence read by one head per counterfeit cue. 4: the condition head reads
+# the defect summary alone.
+CHECKPOINT_FORMAT_VERSION = 4
 
 
 def save_weights(path: Path, state: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None) -> None:

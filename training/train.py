@@ -14,6 +14,7 @@ interrupted run resumed with `resume=True` ends on the same weights as an uninte
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -46,6 +47,7 @@ from training.config import TrainConfig
 from training.data import ItemBatchSampler, PhotoDataset, load_splits
 from training.distributed import Distributed, distributed_context, seed_everything
 from training.evaluate import compute_metrics, headline, headline_table
+from training.grade_fit import refit_grade_head
 from training.losses import multitask_loss
 from training.model import Reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
@@ -352,11 +354,15 @@ def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
 
 
 def finish(run: Run) -> None:
-    """Best epoch's weights -> temperature scaling on validation -> model.safetensors + MLflow,
+    """Best epoch's weights -> condition head fitted to convergence on the training items
+    (`training.grade_fit`) -> temperature scaling on validation -> model.safetensors + MLflow,
     and a table of every head's calibrated validation figure."""
     config, model = run.config, run.model
     weights, ema_weights, _ = epoch_paths(run.run_dir, run.best_epoch)
     model.load_state_dict(load_weights(ema_weights if run.ema is not None else weights))
+    grade_fit = refit_grade_head(model, run.train_batches, run.device, config.train.channels_last)
+    if grade_fit is not None:
+        run.report(f"{config.name}: {grade_fit.describe()}")
     predictions = collect(model, run.val_batches, run.device, config.train.channels_last)
     temperatures, calibration = fit_temperatures(predictions, run.val_set)
     thresholds = fit_defect_thresholds(predictions, run.val_set)
@@ -373,6 +379,7 @@ def finish(run: Run) -> None:
         "temperatures": temperatures,
         "calibration": calibration,
         "defect_thresholds": thresholds,
+        "grade_fit": dataclasses.asdict(grade_fit) if grade_fit is not None else None,
         "best_epoch": run.best_epoch,
         "val_metrics": history[[h["epoch"] for h in history].index(run.best_epoch)] if history else {},
         "val_calibrated": figures,

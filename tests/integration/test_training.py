@@ -144,8 +144,11 @@ def test_cached_frozen_features_train_and_report_every_epoch(
     run_dir = train(config, progress=False, report=lines.append)
     text = "\n".join(lines)
     assert "frozen ImageNet features of the training photos cached" in text
-    assert sum(line.startswith("smoke epoch ") for line in lines) == 2
-    assert "ETA" in lines[-2] and "loss" in lines[-2]
+    epochs = [i for i, line in enumerate(lines) if line.startswith("smoke epoch ")]
+    assert len(epochs) == 2
+    assert "ETA" in lines[epochs[-1]] and "loss" in lines[epochs[-1]]
+    # After the last epoch, the condition head is fitted to convergence on the training items.
+    assert "condition head fitted to convergence on" in lines[epochs[-1] + 1]
     for head in ("view", "category (overall photos)", "condition grade, item exact", "defects, pixel AUROC"):
         assert f"| {head}" in text
     assert read_metadata(run_dir / "model.safetensors")["config"]["model"]["frozen_levels"] == 2
