@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from training.grade_fit import collect_grade_inputs, fit_ordinal_head, refit_grade_head
-from training.model import OrdinalHead, Reviewer
+from data.taxonomy import load_taxonomy
+from training.grade_fit import collect_graded_items, exact, fit_ordinal_head, refit_grade_head
+from training.model import OrdinalHead, Reviewer, grade_input_size
 
 
 def _graded_items(n: int, features: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -17,16 +18,18 @@ def _graded_items(n: int, features: int, seed: int = 0) -> tuple[torch.Tensor, t
     return x, grade
 
 
-def test_the_fit_recovers_grades_a_linear_score_orders_and_works_on_raw_inputs() -> None:
+def test_the_fit_recovers_grades_a_linear_score_orders_from_raw_inputs_in_the_last_columns() -> None:
     torch.manual_seed(0)
     x, grade = _graded_items(400, 12)
-    head = OrdinalHead(12, 4)
-    fit = fit_ordinal_head(head, x, grade, l2=1e-6)
-    assert fit.items == 400 and fit.exact_before < 0.5
-    # The head is evaluated on the raw inputs: standardisation was folded back into it.
+    head = OrdinalHead(20, 4)  # 8 leading columns (the pooled features) then the 12 fitted
     with torch.no_grad():
-        predicted = (head(x) > 0).sum(1)
-    assert fit.exact_after == float((predicted == grade).float().mean()) >= 0.95
+        assert exact(head(torch.cat([torch.randn(400, 8), x], 1)), grade) < 0.5
+    fitted = fit_ordinal_head(head, x, grade, l2=1e-6)
+    assert exact(fitted, grade) >= 0.95
+    # The head runs on raw inputs (standardisation folded into it) and ignores the leading columns.
+    with torch.no_grad():
+        torch.testing.assert_close(head(torch.cat([torch.randn(400, 8) * 50, x], 1)), fitted)
+    assert bool((head.score.weight[0, :8] == 0).all())
     # Ordered thresholds: P(grade > k) falls with k for every item.
     assert bool((head.thresholds[:-1] > head.thresholds[1:]).all())
 
@@ -50,9 +53,11 @@ def _batches(items: int, grades: list[int]) -> list[dict[str, torch.Tensor]]:
 
 def test_items_are_the_mean_of_their_photos_with_the_grade_any_photo_carries() -> None:
     model = Reviewer("mobilenetv3_small_050", seg_channels=16)
-    features, grade = collect_grade_inputs(model, _batches(4, [0, 3, 1, -1]), torch.device("cpu"), False)
-    assert features.shape == (3, model.ordinal.score.in_features)  # the item without a grade is left out
-    assert grade.tolist() == [0, 3, 1]
+    items = collect_graded_items(model, _batches(4, [0, 3, 1, -1]), torch.device("cpu"), False)
+    # The item without a grade is left out.
+    assert items.features.shape == (3, grade_input_size(load_taxonomy()))
+    assert items.logits.shape == (3, 3)  # the head's own item logits, as trained
+    assert items.grade.tolist() == [0, 3, 1]
 
 
 def test_refit_changes_only_the_condition_head_and_needs_two_known_grades() -> None:
