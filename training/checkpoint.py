@@ -20,8 +20,8 @@ from secondlook.errors import InputError
 
 METADATA_KEY = "secondlook"
 # What `training.evaluate.load_reviewer` can rebuild. 2: category head, item-level condition,
-# frozen levels. 3: evidence read by one head per counterfeit cue. 4: the condition head reads
-# the defect summary alone.
+# frozen levels. 3: evidence read by one head per counterfeit cue. 4: the condition head
+# centres its inputs (`OrdinalHead.center`), set when it is refitted after training.
 CHECKPOINT_FORMAT_VERSION = 4
 
 

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from serving.condition import median_grade
+from serving.probabilities import ordinal_probabilities
 from serving.tasks import DEFECTS, ORDINAL_TASK, VIEW
-from training.losses import ordinal_targets
+from training.losses import item_mean, ordinal_targets
 from training.model import OrdinalHead, Reviewer, grade_inputs
 from training.predict import forward, to_device
 
@@ -55,11 +57,6 @@ class GradedItems:
     grade: torch.Tensor
 
 
-def item_means(values: torch.Tensor, inverse: torch.Tensor, items: int) -> torch.Tensor:
-    sums = torch.zeros(items, values.shape[1]).index_add_(0, inverse, values)
-    return sums / torch.zeros(items).index_add_(0, inverse, torch.ones(len(inverse)))[:, None]
-
-
 @torch.no_grad()
 def collect_graded_items(
     model: Reviewer, loader: Iterable[dict[str, torch.Tensor]], device: torch.device, channels_last: bool
@@ -73,21 +70,21 @@ def collect_graded_items(
         logits.append(out[ORDINAL_TASK].float().cpu())
         items.append(batch["item_index"].cpu())
         grades.append(batch[ORDINAL_TASK].cpu())
-    item_index, inverse = torch.unique(torch.cat(items), return_inverse=True)
-    grade = torch.full((len(item_index),), -1, dtype=torch.long).scatter_reduce(
+    item_index = torch.cat(items)
+    # Photos and items grouped as the condition loss groups them (`training.losses`).
+    inverse, item_features = item_mean(torch.cat(features), item_index)
+    _, item_logits = item_mean(torch.cat(logits), item_index)
+    grade = torch.full((len(item_logits),), -1, dtype=torch.long).scatter_reduce(
         0, inverse, torch.cat(grades).long(), "amax"
     )
     known = grade >= 0
-    return GradedItems(
-        features=item_means(torch.cat(features), inverse, len(item_index))[known],
-        logits=item_means(torch.cat(logits), inverse, len(item_index))[known],
-        grade=grade[known],
-    )
+    return GradedItems(features=item_features[known], logits=item_logits[known], grade=grade[known])
 
 
 def exact(logits: torch.Tensor, grade: torch.Tensor) -> float:
-    """The share of items whose median grade (`serving.condition.median_grade`) is right."""
-    return float(((logits > 0).sum(1) == grade).float().mean())
+    """The share of items whose reported grade (`serving.condition.median_grade`) is right."""
+    reported = median_grade(ordinal_probabilities(logits.detach().cpu().numpy()))
+    return float((reported == grade.cpu().numpy()).mean())
 
 
 def fit_ordinal_head(
@@ -137,5 +134,5 @@ def refit_grade_head(
     return GradeFit(
         items=len(items.grade),
         exact_before=exact(items.logits, items.grade),
-        exact_after=exact(fitted.cpu(), items.grade),
+        exact_after=exact(fitted, items.grade),
     )
