@@ -48,6 +48,8 @@ from training.data import ItemBatchSampler, PhotoDataset, load_splits
 from training.distributed import Distributed, distributed_context, seed_everything
 from training.evaluate import compute_metrics, headline, headline_table
 from training.grade_fit import refit_grade_head
+from training.head_fit import describe as describe_head_fits
+from training.head_fit import refit_classification_heads
 from training.losses import multitask_loss
 from training.model import Reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
@@ -354,12 +356,17 @@ def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
 
 
 def finish(run: Run) -> None:
-    """Best epoch's weights -> condition head fitted to convergence on the training items
-    (`training.grade_fit`) -> temperature scaling on validation -> model.safetensors + MLflow,
-    and a table of every head's calibrated validation figure."""
+    """Best epoch's weights -> classification heads and then the condition head fitted to
+    convergence on the training photos and items (`training.head_fit`, `training.grade_fit`)
+    -> temperature scaling on validation -> model.safetensors + MLflow, and a table of every
+    head's calibrated validation figure."""
     config, model = run.config, run.model
     weights, ema_weights, _ = epoch_paths(run.run_dir, run.best_epoch)
     model.load_state_dict(load_weights(ema_weights if run.ema is not None else weights))
+    head_fits = refit_classification_heads(model, run.train_batches, run.device, config.train.channels_last)
+    if head_fits:
+        run.report(f"{config.name}: {describe_head_fits(head_fits)}")
+    # After the heads: the grade reads the view head's probabilities.
     grade_fit = refit_grade_head(model, run.train_batches, run.device, config.train.channels_last)
     if grade_fit is not None:
         run.report(f"{config.name}: {grade_fit.describe()}")
@@ -379,6 +386,7 @@ def finish(run: Run) -> None:
         "temperatures": temperatures,
         "calibration": calibration,
         "defect_thresholds": thresholds,
+        "head_fit": [dataclasses.asdict(fit) for fit in head_fits],
         "grade_fit": dataclasses.asdict(grade_fit) if grade_fit is not None else None,
         "best_epoch": run.best_epoch,
         "val_metrics": history[[h["epoch"] for h in history].index(run.best_epoch)] if history else {},
