@@ -106,7 +106,8 @@ def refit_classification_heads(
         known = labels >= 0
         if len(labels[known].unique()) < 2:
             continue
-        head: nn.Linear = model.heads[task]
+        head = model.heads[task]
+        assert isinstance(head, nn.Linear), "classification heads are linear layers"
         x, y = photos.features[known], labels[known]
 
         def accuracy(head: nn.Linear = head, x: torch.Tensor = x, y: torch.Tensor = y) -> float:
