@@ -194,10 +194,13 @@ def verify(
         checked.append(size)
     reference = _torch_outputs(model, photos, names)
     produced = bundle.run(photos, with_cams=True)
-    worst = max(float(np.abs(reference[n] - produced[n]).max()) for n in names)
+    differences = {n: float(np.abs(reference[n] - produced[n]).max()) for n in names}
+    worst_name = max(differences, key=lambda n: differences[n])
+    worst = differences[worst_name]
     if not worst <= tolerance:
         raise ExportError(
-            f"onnxruntime and PyTorch outputs differ by {worst:.2e} (more than {tolerance:.0e})"
+            f"onnxruntime and PyTorch outputs differ by {worst:.2e} on {worst_name!r} "
+            f"(more than {tolerance:.0e})"
         )
     return worst, tuple(checked)
 

@@ -28,6 +28,11 @@ from training.predict import forward, to_device
 
 HEAD_FIT_C = 0.1  # inverse L2 strength per photo, scikit-learn's convention
 HEAD_FIT_ITERATIONS = 300
+# Fewer labelled photos than this: the head stays as trained. Fitted to convergence on a handful
+# of photos, a perfectly separating view head turned the grade's view weights one-hot, the grade
+# refit's weights grew with them, and onnxruntime's float32 rounding of the grade's logits then
+# failed the export's parity check (2e-3 against 1e-4, on the 14-item test benchmark).
+HEAD_FIT_MIN_PHOTOS = 100
 HEAD_FIT_MIN_SCALE = 1e-3  # a feature that barely varies must not get a huge weight from its noise
 
 
@@ -95,16 +100,21 @@ def fit_linear_head(
 
 
 def refit_classification_heads(
-    model: Reviewer, loader: Iterable[dict[str, torch.Tensor]], device: torch.device, channels_last: bool
+    model: Reviewer,
+    loader: Iterable[dict[str, torch.Tensor]],
+    device: torch.device,
+    channels_last: bool,
+    min_photos: int = HEAD_FIT_MIN_PHOTOS,
 ) -> list[HeadFit]:
     """Fit each classification head to convergence on the labelled photos of `loader`; a head
-    whose labels name fewer than two classes is left as trained."""
+    with fewer than `min_photos` labelled photos, or labels of fewer than two classes, is left
+    as trained."""
     photos = collect_pooled(model, loader, device, channels_last)
     fits = []
     for task in CLASSIFICATION_TASKS:
         labels = photos.labels[task]
         known = labels >= 0
-        if len(labels[known].unique()) < 2:
+        if int(known.sum()) < min_photos or len(labels[known].unique()) < 2:
             continue
         head = model.heads[task]
         assert isinstance(head, nn.Linear), "classification heads are linear layers"

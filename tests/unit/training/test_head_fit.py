@@ -47,7 +47,10 @@ def test_refit_changes_only_heads_with_two_known_classes() -> None:
     assert photos.features.shape == (16, model.heads[VIEW].in_features)
     assert photos.labels[VIEW].tolist() == [0, 1, 2, 3] * 4
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    fits = refit_classification_heads(model, batches, torch.device("cpu"), False)
+    # Too few photos: nothing is refitted.
+    assert refit_classification_heads(model, batches, torch.device("cpu"), False, min_photos=17) == []
+    assert {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])} == set()
+    fits = refit_classification_heads(model, batches, torch.device("cpu"), False, min_photos=16)
     # Only the view is labelled: the other heads stay as trained.
     assert [fit.task for fit in fits] == [VIEW]
     assert fits[0].photos == 16 and fits[0].accuracy_after == 1.0
