@@ -119,15 +119,17 @@ def refit_classification_heads(
         head = model.heads[task]
         assert isinstance(head, nn.Linear), "classification heads are linear layers"
         x, y = photos.features[known], labels[known]
-
-        def accuracy(head: nn.Linear = head, x: torch.Tensor = x, y: torch.Tensor = y) -> float:
-            with torch.no_grad():
-                return float((head(x.to(head.weight)).argmax(1).cpu() == y).float().mean())
-
-        before = accuracy()
+        before = _accuracy(head, x, y)
         fit_linear_head(head, x.to(head.weight.device), y.to(head.weight.device))
-        fits.append(HeadFit(task=task, photos=len(y), accuracy_before=before, accuracy_after=accuracy()))
+        fits.append(
+            HeadFit(task=task, photos=len(y), accuracy_before=before, accuracy_after=_accuracy(head, x, y))
+        )
     return fits
+
+
+@torch.no_grad()
+def _accuracy(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((head(features.to(head.weight)).argmax(1).cpu() == labels).float().mean())
 
 
 def describe(fits: list[HeadFit]) -> str:
