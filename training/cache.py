@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Sampler
 from training.config import TrainConfig
 from training.data import ItemBatchSampler, PhotoDataset
 from training.model import Reviewer
+from training.precision import autocast_dtype
 from training.predict import FROZEN_PREFIX
 
 
@@ -54,17 +55,22 @@ def cache_frozen_features(
     batch_size: int = 32,
     workers: int = 0,
     on_batch: Callable[[int, int], None] | None = None,
+    amp: bool = False,
 ) -> CachedPhotos:
-    """Decode every photo of `dataset` once and run it through the model's frozen levels."""
+    """Decode every photo of `dataset` once and run it through the model's frozen levels;
+    with `amp`, in the device's lower precision (`training.precision`: on a CPU with native
+    bfloat16, about 3 times as fast; the cache keeps float16 either way)."""
     started = time.perf_counter()
     model.eval()
+    dtype = autocast_dtype(device, amp)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     frozen: list[list[torch.Tensor]] = []
     targets: dict[str, list[torch.Tensor]] = {}
     done = 0
     for batch in loader:
         images = batch.pop("image").to(device).contiguous(memory_format=torch.channels_last)
-        maps = model.frozen_features(images)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            maps = model.frozen_features(images)
         for level, value in enumerate(maps):
             if len(frozen) <= level:
                 frozen.append([])
@@ -120,7 +126,9 @@ def photo_batches(
     """Batches of whole items: cached frozen features when the config caches them, else photos
     decoded (and augmented) every epoch by DataLoader workers."""
     if config.caches_features:
-        photos = cache_frozen_features(model, dataset, device, workers=config.data.workers)
+        photos = cache_frozen_features(
+            model, dataset, device, workers=config.data.workers, amp=config.train.amp
+        )
         report(f"{config.name}: frozen ImageNet features of the {role} photos cached: {describe(photos)}")
         return CachedLoader(photos, sampler)
     workers = config.data.workers

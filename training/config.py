@@ -74,7 +74,7 @@ class TrainLoopConfig(_Section):
     ema_decay: float = Field(default=0.998, gt=0, lt=1)
     early_stopping_patience: int | None = Field(default=None, ge=1)
     augment: Literal["none", "light", "standard"] = "standard"
-    amp: bool = True  # mixed precision, used only on CUDA
+    amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on a CPU with it (training/precision.py)
     channels_last: bool = True
     max_steps_per_epoch: int | None = Field(default=None, ge=1)  # for smoke tests
 

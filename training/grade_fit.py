@@ -6,9 +6,9 @@ grade's gradient through them helps the shared features) but the head overfits o
 during training the defect maps move under it while the demo's few epochs leave it short of
 its optimum. So once the best epoch is loaded it is refitted on the training items, on the
 defect summary alone (zero weight on the pooled features), where with the maps fixed its
-loss is convex: one pass collects each photo's grade inputs, an item is the mean of its
-photos' (the head is linear, so this is the mean of their logits, which is how
-`serving.condition` aggregates), and L-BFGS minimises the ordinal BCE of the items' grades
+loss is convex: one pass collects each photo's grade inputs (`training.refit`), an item is
+the mean of its photos' (the head is linear, so this is the mean of their logits, which is
+how `serving.condition` aggregates), and L-BFGS minimises the ordinal BCE of the items' grades
 with a small L2 penalty on standardised inputs. On the demo benchmark (reviewer A, 694
 training items) refitting on the summary alone moved test exact from 0.49 to 0.59 and within
 one grade from 0.90 to 0.95; with the pooled features kept, to 0.55 and 0.95.
@@ -16,7 +16,6 @@ one grade from 0.90 to 0.95; with the pooled features kept, to 0.55 and 0.95.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -24,10 +23,9 @@ from torch.nn import functional as F
 
 from serving.condition import median_grade
 from serving.probabilities import ordinal_probabilities
-from serving.tasks import DEFECTS, ORDINAL_TASK, VIEW
+from serving.tasks import VIEW
 from training.losses import item_mean, ordinal_targets
-from training.model import OrdinalHead, Reviewer, grade_inputs
-from training.predict import forward, to_device
+from training.model import OrdinalHead, Reviewer, weigh_by_view
 
 GRADE_FIT_L2 = 1e-3  # on standardised inputs; 1e-4 to 1e-2 measured alike on the demo benchmark
 GRADE_FIT_ITERATIONS = 500
@@ -58,27 +56,28 @@ class GradedItems:
 
 
 @torch.no_grad()
-def collect_graded_items(
-    model: Reviewer, loader: Iterable[dict[str, torch.Tensor]], device: torch.device, channels_last: bool
+def graded_items(
+    model: Reviewer,
+    pooled: torch.Tensor,
+    summary: torch.Tensor,
+    item_index: torch.Tensor,
+    grade: torch.Tensor,
 ) -> GradedItems:
-    model.eval()
-    features, logits, items, grades = [], [], [], []
-    for batch in loader:
-        batch = to_device(batch, device, channels_last)
-        out = forward(model, batch)
-        features.append(grade_inputs(out[DEFECTS].float(), out[VIEW].float()).cpu())
-        logits.append(out[ORDINAL_TASK].float().cpu())
-        items.append(batch["item_index"].cpu())
-        grades.append(batch[ORDINAL_TASK].cpu())
-    item_index = torch.cat(items)
+    """The items with a known grade, from their photos' pooled features (photos, F), defect
+    summaries (photos, 2D), items and grades (-1 unknown), as `training.refit` collects them:
+    the grade inputs are rebuilt with the model's view head as it is now (refitted first)."""
+    view = model.heads[VIEW]
+    target = next(model.ordinal.parameters())
+    features = weigh_by_view(summary, view(pooled.to(target)).float().cpu())
+    logits = model.ordinal(torch.cat([pooled, features], dim=1).to(target)).float().cpu()
     # Photos and items grouped as the condition loss groups them (`training.losses`).
-    inverse, item_features = item_mean(torch.cat(features), item_index)
-    _, item_logits = item_mean(torch.cat(logits), item_index)
-    grade = torch.full((len(item_logits),), -1, dtype=torch.long).scatter_reduce(
-        0, inverse, torch.cat(grades).long(), "amax"
+    inverse, item_features = item_mean(features, item_index)
+    _, item_logits = item_mean(logits, item_index)
+    item_grade = torch.full((len(item_logits),), -1, dtype=torch.long).scatter_reduce(
+        0, inverse, grade.long(), "amax"
     )
-    known = grade >= 0
-    return GradedItems(features=item_features[known], logits=item_logits[known], grade=grade[known])
+    known = item_grade >= 0
+    return GradedItems(features=item_features[known], logits=item_logits[known], grade=item_grade[known])
 
 
 def exact(logits: torch.Tensor, grade: torch.Tensor) -> float:
@@ -120,12 +119,9 @@ def fit_ordinal_head(
         return head(F.pad(features, (leading, 0)))
 
 
-def refit_grade_head(
-    model: Reviewer, loader: Iterable[dict[str, torch.Tensor]], device: torch.device, channels_last: bool
-) -> GradeFit | None:
-    """Fit the model's condition head to convergence on the items of `loader` (None when fewer
-    than two grades are known: the head is left as trained)."""
-    items = collect_graded_items(model, loader, device, channels_last)
+def refit_grade_head(model: Reviewer, items: GradedItems) -> GradeFit | None:
+    """Fit the model's condition head to convergence on `items` (None when fewer than two
+    grades are known: the head is left as trained)."""
     if len(items.grade.unique()) < 2:
         return None
     head = model.ordinal

@@ -4,7 +4,7 @@ Each classification head (view, category, hardware type and finish, stamp type) 
 layer on the photo's pooled features (`training.model`). During training the trunk moves
 under it, dropout perturbs its inputs and the demo's few epochs leave it short of its
 optimum. So once the best epoch is loaded, one pass collects the pooled features of the
-training photos (eval mode: no dropout) and each head is refitted by L-BFGS as an
+training photos (`training.refit`; eval mode: no dropout) and each head is refitted by L-BFGS as an
 L2-penalised multinomial logistic regression on standardised features, where with the trunk
 fixed the loss is convex. On the demo benchmark (reviewer A, 594 labelled photos per task)
 the same fit with scikit-learn moved test stamp type from 0.921 to 0.938, hardware finish
@@ -15,7 +15,6 @@ training photos.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +23,6 @@ from torch.nn import functional as F
 
 from serving.tasks import CLASSIFICATION_TASKS
 from training.model import Reviewer
-from training.predict import forward, to_device
 
 HEAD_FIT_C = 0.1  # inverse L2 strength per photo, scikit-learn's convention
 HEAD_FIT_ITERATIONS = 300
@@ -42,36 +40,6 @@ class HeadFit:
     photos: int
     accuracy_before: float  # on the training photos the head was fitted to, as trained
     accuracy_after: float  # on the same photos, refitted
-
-
-@dataclass(frozen=True)
-class PooledPhotos:
-    """The training photos' pooled features (photos, F) and their labels per task (-1 unknown)."""
-
-    features: torch.Tensor
-    labels: dict[str, torch.Tensor]
-
-
-@torch.no_grad()
-def collect_pooled(
-    model: Reviewer, loader: Iterable[dict[str, torch.Tensor]], device: torch.device, channels_last: bool
-) -> PooledPhotos:
-    """One pass over `loader`: the input of the classification heads (read by a hook, so the
-    model's outputs stay what it exports) and every photo's labels."""
-    model.eval()
-    captured: list[torch.Tensor] = []
-    hook = model.heads[CLASSIFICATION_TASKS[0]].register_forward_pre_hook(
-        lambda _module, inputs: captured.append(inputs[0].float().cpu())
-    )
-    labels: dict[str, list[torch.Tensor]] = {task: [] for task in CLASSIFICATION_TASKS}
-    try:
-        for batch in loader:
-            forward(model, to_device(batch, device, channels_last))
-            for task in CLASSIFICATION_TASKS:
-                labels[task].append(batch[task].cpu())
-    finally:
-        hook.remove()
-    return PooledPhotos(torch.cat(captured), {task: torch.cat(v) for task, v in labels.items()})
 
 
 def fit_linear_head(
@@ -101,24 +69,22 @@ def fit_linear_head(
 
 def refit_classification_heads(
     model: Reviewer,
-    loader: Iterable[dict[str, torch.Tensor]],
-    device: torch.device,
-    channels_last: bool,
+    features: torch.Tensor,
+    labels: dict[str, torch.Tensor],
     min_photos: int = HEAD_FIT_MIN_PHOTOS,
 ) -> list[HeadFit]:
-    """Fit each classification head to convergence on the labelled photos of `loader`; a head
-    with fewer than `min_photos` labelled photos, or labels of fewer than two classes, is left
-    as trained."""
-    photos = collect_pooled(model, loader, device, channels_last)
+    """Fit each classification head to convergence on the training photos' pooled `features`
+    (photos, F) and `labels` per task (-1 unknown; `training.refit` collects both); a head with
+    fewer than `min_photos` labelled photos, or labels of fewer than two classes, is left as
+    trained."""
     fits = []
     for task in CLASSIFICATION_TASKS:
-        labels = photos.labels[task]
-        known = labels >= 0
-        if int(known.sum()) < min_photos or len(labels[known].unique()) < 2:
+        known = labels[task] >= 0
+        if int(known.sum()) < min_photos or len(labels[task][known].unique()) < 2:
             continue
         head = model.heads[task]
         assert isinstance(head, nn.Linear), "classification heads are linear layers"
-        x, y = photos.features[known], labels[known]
+        x, y = features[known], labels[task][known]
         before = _accuracy(head, x, y)
         fit_linear_head(head, x.to(head.weight.device), y.to(head.weight.device))
         fits.append(

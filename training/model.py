@@ -179,8 +179,12 @@ def grade_inputs(defect_logits: torch.Tensor, view_logits: torch.Tensor) -> torc
     (B, 2D * V). The grade learns from the defect maps, not through them (the masks stay
     pixel-supervised), and per view: a scratch on a stamp close-up says more about wear than
     one on the overall photo."""
-    summary = defect_summary(defect_logits.detach())
-    view = torch.softmax(view_logits.detach(), dim=1)
+    return weigh_by_view(defect_summary(defect_logits.detach()), view_logits.detach())
+
+
+def weigh_by_view(summary: torch.Tensor, view_logits: torch.Tensor) -> torch.Tensor:
+    """(B, 2D) defect summaries spread over the views by their predicted probability, (B, 2D * V)."""
+    view = torch.softmax(view_logits, dim=1)
     return (summary[:, :, None] * view[:, None, :]).flatten(1)
 
 

@@ -20,7 +20,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,14 +46,14 @@ from training.config import TrainConfig
 from training.data import ItemBatchSampler, PhotoDataset, load_splits
 from training.distributed import Distributed, distributed_context, seed_everything
 from training.evaluate import compute_metrics, headline, headline_table
-from training.grade_fit import refit_grade_head
 from training.head_fit import describe as describe_head_fits
-from training.head_fit import refit_classification_heads
 from training.losses import multitask_loss
 from training.model import Reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
+from training.precision import mixed_precision
 from training.predict import collect, forward, to_device
 from training.progress import clock, epoch_line
+from training.refit import refit_heads
 from training.tracking import Tracker, file_sha256, git_sha, write_history
 from training.validation import validation_metrics
 
@@ -112,7 +111,6 @@ class Run:
     progress: bool
     ema: Any = None
     scaler: Any = None
-    use_amp: bool = False
     class_weights: dict[str, torch.Tensor] | None = None
     tracker: Tracker | None = None
     start_epoch: int = 0
@@ -213,7 +211,6 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
         from timm.utils import ModelEmaV3
 
         ema = ModelEmaV3(model, decay=config.train.ema_decay)
-    use_amp = cuda and config.train.amp
     val_sampler = ItemBatchSampler(val_set.targets.item_index, config.train.batch_items, False)
     main_report = report if world.main else (lambda line: None)
     return Run(
@@ -234,8 +231,8 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
         report=main_report,
         progress=progress,
         ema=ema,
-        scaler=torch.amp.GradScaler("cuda", enabled=use_amp),
-        use_amp=use_amp,
+        # float16 needs its gradients scaled; bfloat16 (CPU) has float32's range and does not
+        scaler=torch.amp.GradScaler("cuda", enabled=cuda and config.train.amp),
         class_weights=class_weights_for(train_set, device) if config.train.class_weights else None,
         started=started,
     )
@@ -278,9 +275,10 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
         if step >= run.steps_per_epoch:
             break
         batch = to_device(batch, run.device, config.train.channels_last)
-        with torch.autocast("cuda", dtype=torch.float16) if run.use_amp else nullcontext():
+        with mixed_precision(run.trainable, run.device, config.train.amp):
             out = forward(run.trainable, batch, cue_maps=True)
-            loss, parts = multitask_loss(out, batch, config.loss_weights, run.class_weights)
+        out = {k: v.float() for k, v in out.items()}
+        loss, parts = multitask_loss(out, batch, config.loss_weights, run.class_weights)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)
@@ -357,17 +355,16 @@ def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
 
 def finish(run: Run) -> None:
     """Best epoch's weights -> classification heads and then the condition head fitted to
-    convergence on the training photos and items (`training.head_fit`, `training.grade_fit`)
+    convergence on the training photos and items (`training.refit`)
     -> temperature scaling on validation -> model.safetensors + MLflow, and a table of every
     head's calibrated validation figure."""
     config, model = run.config, run.model
     weights, ema_weights, _ = epoch_paths(run.run_dir, run.best_epoch)
     model.load_state_dict(load_weights(ema_weights if run.ema is not None else weights))
-    head_fits = refit_classification_heads(model, run.train_batches, run.device, config.train.channels_last)
+    refits = refit_heads(model, run.train_batches, run.device, config.train.channels_last)
+    head_fits, grade_fit = refits.heads, refits.grade
     if head_fits:
         run.report(f"{config.name}: {describe_head_fits(head_fits)}")
-    # After the heads: the grade reads the view head's probabilities.
-    grade_fit = refit_grade_head(model, run.train_batches, run.device, config.train.channels_last)
     if grade_fit is not None:
         run.report(f"{config.name}: {grade_fit.describe()}")
     predictions = collect(model, run.val_batches, run.device, config.train.channels_last)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from data.taxonomy import load_taxonomy
-from training.grade_fit import collect_graded_items, exact, fit_ordinal_head, refit_grade_head
-from training.model import OrdinalHead, Reviewer, grade_input_size
+from training.grade_fit import exact, fit_ordinal_head, graded_items, refit_grade_head
+from training.model import OrdinalHead, Reviewer, grade_input_size, weigh_by_view
 
 
 def _graded_items(n: int, features: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,37 +34,36 @@ def test_the_fit_recovers_grades_a_linear_score_orders_from_raw_inputs_in_the_la
     assert bool((head.thresholds[:-1] > head.thresholds[1:]).all())
 
 
-def _batches(items: int, grades: list[int]) -> list[dict[str, torch.Tensor]]:
+def _photos(grades: list[int], model: Reviewer) -> tuple[torch.Tensor, ...]:
+    """Two photos per item; the grade is on one photo of an item only (as overall and detail
+    carry it in the benchmark)."""
     torch.manual_seed(1)
-    batches = []
-    for start in range(0, items, 2):  # two items of two photos per batch
-        index = torch.tensor([start, start, start + 1, start + 1])
-        batches.append(
-            {
-                "image": torch.randn(4, 3, 64, 64),
-                "mask": torch.zeros(4, 5, 16, 16, dtype=torch.uint8),
-                "item_index": index,
-                # The grade is on some photos of an item only (overall and detail in the benchmark).
-                "condition_grade": torch.tensor([grades[start], -1, -1, grades[start + 1]]),
-            }
-        )
-    return batches
+    photos = 2 * len(grades)
+    pooled = torch.randn(photos, model.heads["view"].in_features)
+    summary = -torch.rand(photos, 2 * len(load_taxonomy().classes("defects"))) * 5
+    grade = torch.tensor([g for g in grades for g in (g, -1)])
+    return pooled, summary, torch.arange(photos) // 2, grade
 
 
 def test_items_are_the_mean_of_their_photos_with_the_grade_any_photo_carries() -> None:
-    model = Reviewer("mobilenetv3_small_050", seg_channels=16)
-    items = collect_graded_items(model, _batches(4, [0, 3, 1, -1]), torch.device("cpu"), False)
+    model = Reviewer("mobilenetv3_small_050", seg_channels=16).eval()
+    pooled, summary, item_index, grade = _photos([0, 3, 1, -1], model)
+    items = graded_items(model, pooled, summary, item_index, grade)
     # The item without a grade is left out.
     assert items.features.shape == (3, grade_input_size(load_taxonomy()))
-    assert items.logits.shape == (3, 3)  # the head's own item logits, as trained
     assert items.grade.tolist() == [0, 3, 1]
+    # The head's own item logits, as trained: the mean of what it gives each photo.
+    with torch.no_grad():
+        inputs = weigh_by_view(summary, model.heads["view"](pooled))
+        photo_logits = model.ordinal(torch.cat([pooled, inputs], 1))
+    torch.testing.assert_close(items.logits, photo_logits.view(4, 2, 3).mean(1)[:3])
 
 
 def test_refit_changes_only_the_condition_head_and_needs_two_known_grades() -> None:
-    model = Reviewer("mobilenetv3_small_050", seg_channels=16)
+    model = Reviewer("mobilenetv3_small_050", seg_channels=16).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    assert refit_grade_head(model, _batches(4, [2, 2, -1, -1]), torch.device("cpu"), False) is None
-    fit = refit_grade_head(model, _batches(6, [0, 3, 1, 2, 0, 3]), torch.device("cpu"), False)
+    assert refit_grade_head(model, graded_items(model, *_photos([2, 2, -1, -1], model))) is None
+    fit = refit_grade_head(model, graded_items(model, *_photos([0, 3, 1, 2, 0, 3], model)))
     assert fit is not None and fit.items == 6
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == {"ordinal.score.weight", "ordinal.thresholds", "ordinal.center"}
