@@ -11,6 +11,7 @@ float32; `train.amp: false` turns all of it off.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -19,8 +20,10 @@ import torch
 from torch import nn
 
 
+@functools.cache
 def cpu_bfloat16_native() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX) through oneDNN."""
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX) through oneDNN;
+    asked once per process, not on every training step that enters `mixed_precision`."""
     try:
         # PyTorch has no public query for this; the private op is what its own autocast tests use
         supported = torch.ops.mkldnn._is_mkldnn_bf16_supported()  # noqa: SLF001
