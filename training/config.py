@@ -39,6 +39,9 @@ class DataConfig(_Section):
     # Train on only the first N of the reviewer's training items (data-scaling curves,
     # `secondlook curves --items`); validation and test keep all theirs. None = all.
     train_items: int | None = Field(default=None, ge=1)
+    # Train only on the photos of these views (a per-view specialist; None = every view). An
+    # item then counts as counterfeit only if a kept photo shows a recorded cue.
+    views: list[str] | None = None
     workers: int = Field(default=2, ge=0)  # data-loading processes
     # With model.frozen_levels > 0: run each photo through the frozen levels once, before the
     # first epoch, and train on the cached maps (photos are then not augmented).

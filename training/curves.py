@@ -181,10 +181,7 @@ def learning_curves(
                 ],
             )
             if available is None:
-                data = config.data
-                splits = load_splits(
-                    data.manifest, data.split_seed, data.val_fraction, data.max_items, data.validation
-                )
+                splits = load_splits(config.data.model_copy(update={"train_items": None}))
                 available = splits.train["item_id"].nunique()
             used = available if count is None else min(count, available)  # as data.train_items keeps
             series = benchmark if count is None else f"{benchmark}, {used:,} items"

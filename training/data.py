@@ -20,13 +20,15 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from data.decode import decode_image
-from data.manifest import read_manifest, resolve_image_path
+from data.manifest import join_list, read_manifest, resolve_image_path, split_list
 from data.masks import cue_region, load_bitmask, shrink_bitmask, unpack_bits
 from data.splits import split_for_item
 from data.taxonomy import Taxonomy, load_taxonomy
+from secondlook.errors import InputError
 from serving.preprocess import PreprocessSpec, normalise, resize
 from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
 from training.augment import build_augment
+from training.config import DataConfig
 from training.targets import Targets, build_targets
 
 SEG_STRIDE = 4
@@ -45,6 +47,29 @@ def first_items(frame: pd.DataFrame, count: int) -> pd.DataFrame:
     return frame[frame["item_id"].isin(frame["item_id"].drop_duplicates().head(count))]
 
 
+def restrict_to_views(frame: pd.DataFrame, views: list[str]) -> pd.DataFrame:
+    """Only the photos of `views`, for a reviewer that specialises in them (`data.views`).
+
+    Where an item's cues are recorded (synthetic data), it counts as counterfeit only if one
+    of its kept photos shows a cue, and its `item_cues` become those photos' cues: a stamp
+    specialist is not asked about a screw it never sees. A counterfeit without recorded cues
+    keeps its label (its kept photos may or may not show why)."""
+    absent = [view for view in views if not frame["view"].eq(view).any()]
+    if absent:
+        present = ", ".join(sorted(frame["view"].dropna().astype(str).unique()))
+        raise InputError(
+            f"data.views: no photos of view(s) {', '.join(absent)} in the manifest (it has {present})"
+        )
+    kept = frame[frame["view"].isin(views)].copy()
+    shown = kept.groupby("item_id")["cues"].transform(
+        lambda cues: join_list(sorted({cue for value in cues for cue in split_list(value)}))
+    )
+    recorded = kept["authenticity"].eq("counterfeit") & kept["item_cues"].map(lambda v: bool(split_list(v)))
+    kept.loc[recorded, "item_cues"] = shown[recorded].replace("", None)
+    kept.loc[recorded & shown.eq(""), "authenticity"] = "authentic"
+    return kept
+
+
 def reviewer_splits(
     frame: pd.DataFrame,
     split_seed: int,
@@ -52,6 +77,7 @@ def reviewer_splits(
     max_items: int | None = None,
     validation: str = "reviewer",
     train_items: int | None = None,
+    views: list[str] | None = None,
 ) -> Splits:
     """A reviewer's own train/validation partition of the manifest's training items.
 
@@ -61,10 +87,13 @@ def reviewer_splits(
     and validate (calibrate) on different items, which keeps their errors apart. With
     `validation="benchmark"` (learning curves) a reviewer trains on every training item and
     validates on the manifest's `val` items instead. `train_items` keeps only the first N
-    training items (in manifest order), for curves of what more items buy.
+    training items (in manifest order), for curves of what more items buy. `views` keeps only
+    the photos of those views, in every split (`restrict_to_views`).
     """
     if max_items is not None:
         frame = first_items(frame, max_items)
+    if views:
+        frame = restrict_to_views(frame, views)
     split = frame["split"].fillna("train").replace("", "train")
     pool = frame[split.eq("train").to_numpy()]
     test = frame[split.eq("test").to_numpy()].reset_index(drop=True)
@@ -81,16 +110,18 @@ def reviewer_splits(
     return Splits(train.reset_index(drop=True), val.reset_index(drop=True), test)
 
 
-def load_splits(
-    manifest: Path,
-    split_seed: int,
-    val_fraction: float,
-    max_items: int | None,
-    validation: str = "reviewer",
-    train_items: int | None = None,
-) -> Splits:
-    frame = read_manifest(manifest)
-    return reviewer_splits(frame, split_seed, val_fraction, max_items, validation, train_items)
+def load_splits(data: DataConfig) -> Splits:
+    """The splits a reviewer with this data configuration trains, validates and tests on."""
+    frame = read_manifest(data.manifest)
+    return reviewer_splits(
+        frame,
+        data.split_seed,
+        data.val_fraction,
+        data.max_items,
+        data.validation,
+        data.train_items,
+        data.views,
+    )
 
 
 class PhotoDataset(Dataset):

@@ -41,7 +41,7 @@ from serving.tasks import (
 from training.agreement import ITEMS_FILE
 from training.calibrate import evidence_ece, multiclass_ece
 from training.checkpoint import CHECKPOINT_FORMAT_VERSION, load_weights, read_metadata
-from training.data import ItemBatchSampler, PhotoDataset
+from training.data import ItemBatchSampler, PhotoDataset, restrict_to_views
 from training.metrics import (
     accuracy,
     best_threshold_accuracy,
@@ -186,13 +186,17 @@ def predict_split(
     model.onnx) on one split, with the dataset and what evaluation reads of the model."""
     model_path = Path(model_path)
     bundle = Bundle(model_path) if model_path.is_dir() or model_path.suffix == ".onnx" else None
+    views: list[str] | None = None  # a checkpoint's data.views; bundles are never specialists
     if bundle is not None:
         evaluated = EvaluatedModel.of_bundle(bundle.metadata)
     else:
         model, checkpoint_meta = load_reviewer(model_path)
         evaluated = EvaluatedModel.of_checkpoint(checkpoint_meta)
+        views = checkpoint_meta["config"]["data"].get("views")
     spec = evaluated.preprocess
     frame = read_manifest(manifest)
+    if views:  # a view specialist is scored on the photos it was trained for
+        frame = restrict_to_views(frame, views)
     if split != "all":
         frame = frame[frame["split"] == split]
     if frame.empty:

@@ -290,6 +290,12 @@ def export(
     if out.exists():
         raise ExportError(f"{out} already exists: bundles are immutable, choose a new version")
     model, checkpoint_meta = load_reviewer(checkpoint)
+    views = checkpoint_meta["config"]["data"].get("views")
+    if views:
+        raise ExportError(
+            f"{checkpoint} is a view specialist (data.views: {', '.join(views)}): the panel's "
+            "reviewers score every photo of an item, so only reviewers trained on every view export"
+        )
     taxonomy = load_taxonomy()
     spec = PreprocessSpec.from_dict(checkpoint_meta["preprocess"])
     manifest = Path(manifest or checkpoint_meta["config"]["data"]["manifest"])

@@ -169,14 +169,7 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
     model = build_model(config).to(device)
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    splits = load_splits(
-        config.data.manifest,
-        config.data.split_seed,
-        config.data.val_fraction,
-        config.data.max_items,
-        config.data.validation,
-        config.data.train_items,
-    )
+    splits = load_splits(config.data)
     if splits.train.empty or splits.val.empty:
         raise InputError(f"{config.data.manifest}: not enough items for a train and a validation split")
     augment = "none" if config.caches_features else config.train.augment

@@ -15,7 +15,7 @@ import torch
 
 from serving.preprocess import PreprocessSpec
 from training.checkpoint import epoch_paths, load_weights, read_metadata
-from training.config import load_config
+from training.config import DataConfig, load_config
 from training.data import PhotoDataset, load_splits
 from training.losses import multitask_loss
 from training.model import Reviewer
@@ -183,7 +183,7 @@ def test_resume_after_interruption_gives_the_same_weights(
 
 def test_loss_goes_down_on_a_fixed_batch(tiny_manifest: Path) -> None:
     torch.manual_seed(0)
-    splits = load_splits(tiny_manifest, 0, 0.3, None)
+    splits = load_splits(DataConfig(manifest=tiny_manifest, split_seed=0, val_fraction=0.3))
     dataset = PhotoDataset(splits.train.head(16), tiny_manifest, PreprocessSpec(size=64))
     batch = {k: torch.stack([dataset[i][k] for i in range(len(dataset))]) for k in dataset[0]}
     model = Reviewer("mobilenetv3_small_050", seg_channels=16)
@@ -347,3 +347,21 @@ def test_learning_curves_train_each_benchmark_and_plot_every_epoch(
     )
     artifacts = mlflow.artifacts.list_artifacts(run_id=logged["run_id"].iloc[0])
     assert {a.path for a in artifacts} == {"curves.csv", "learning_curves.png", "curves.md"}
+
+
+def test_a_view_specialist_trains_evaluates_on_its_views_and_does_not_export(
+    tiny_manifest: Path, tmp_path: Path, smoke_config
+) -> None:
+    """`data.views`: the reviewer trains and is scored on those views' photos only; the panel's
+    reviewers score every photo, so a specialist's export is refused before anything is written."""
+    from training.evaluate import predict_split
+    from training.export import ExportError, export
+
+    config = smoke_config(tiny_manifest, tmp_path, "data.views=[stamp, hardware]", "tracking.log_model=false")
+    run_dir = train(config, progress=False)
+    _, dataset, _ = predict_split(run_dir / "model.safetensors", tiny_manifest, "all", workers=0)
+    assert set(dataset.frame["view"]) == {"stamp", "hardware"}
+    assert len(dataset.frame) == 2 * pd.read_csv(tiny_manifest)["item_id"].nunique()
+    with pytest.raises(ExportError, match="view specialist"):
+        export(run_dir / "model.safetensors", tmp_path / "bundle", tiny_manifest)
+    assert not (tmp_path / "bundle").exists()

@@ -276,3 +276,35 @@ def test_the_reported_grade_is_the_median_not_the_most_probable() -> None:
     # The median of CORAL's class probabilities is the count of thresholds passed.
     logits = np.array([[2.0, 0.5, -1.0], [-0.2, -1.0, -3.0], [3.0, 2.0, 0.1]])
     assert median_grade(ordinal_probabilities(logits)).tolist() == (logits > 0).sum(1).tolist()
+
+
+def test_a_view_specialist_sees_only_its_views_and_the_cues_they_show() -> None:
+    """`data.views`: a stamp specialist trains on stamp photos, and an item whose only cue is on
+    its hardware is authentic to it; a counterfeit without recorded cues keeps its label."""
+    import pandas as pd
+
+    from secondlook.errors import InputError
+    from training.data import reviewer_splits
+
+    rows = [
+        # item, view, authenticity, photo cues, item cues
+        ("a", "stamp", "counterfeit", "stamp_misspelling", "hardware_wrong_screw|stamp_misspelling"),
+        ("a", "hardware", "counterfeit", "hardware_wrong_screw", "hardware_wrong_screw|stamp_misspelling"),
+        ("b", "stamp", "counterfeit", None, "hardware_wrong_screw"),
+        ("b", "hardware", "counterfeit", "hardware_wrong_screw", "hardware_wrong_screw"),
+        ("c", "stamp", "counterfeit", None, None),
+        ("c", "hardware", "counterfeit", None, None),
+        ("d", "stamp", "authentic", None, None),
+        ("d", "hardware", "authentic", None, None),
+    ]
+    frame = pd.DataFrame(rows, columns=["item_id", "view", "authenticity", "cues", "item_cues"])
+    frame["split"], frame["photo_id"] = "test", frame["item_id"] + "-" + frame["view"]
+    stamp = reviewer_splits(frame, 0, 0.2, views=["stamp"]).test.set_index("item_id")
+    assert stamp["view"].eq("stamp").all() and list(stamp.index) == ["a", "b", "c", "d"]
+    assert stamp["authenticity"].tolist() == ["counterfeit", "authentic", "counterfeit", "authentic"]
+    assert stamp.loc["a", "item_cues"] == "stamp_misspelling"
+    assert pd.isna(stamp.loc["b", "item_cues"])
+    both = reviewer_splits(frame, 0, 0.2, views=["stamp", "hardware"]).test
+    assert both.equals(reviewer_splits(frame, 0, 0.2).test)
+    with pytest.raises(InputError, match="no photos of view"):
+        reviewer_splits(frame, 0, 0.2, views=["detail"])
