@@ -44,6 +44,11 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return json.loads(header[METADATA_KEY])
 
 
+def specialist_views(metadata: dict[str, Any]) -> list[str] | None:
+    """The views a checkpoint was trained on when it is a view specialist (`data.views`), else None."""
+    return metadata["config"]["data"].get("views") or None
+
+
 def save_state(path: Path, state: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

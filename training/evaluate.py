@@ -40,7 +40,7 @@ from serving.tasks import (
 )
 from training.agreement import ITEMS_FILE
 from training.calibrate import evidence_ece, multiclass_ece
-from training.checkpoint import CHECKPOINT_FORMAT_VERSION, load_weights, read_metadata
+from training.checkpoint import CHECKPOINT_FORMAT_VERSION, load_weights, read_metadata, specialist_views
 from training.data import ItemBatchSampler, PhotoDataset, restrict_to_views
 from training.metrics import (
     accuracy,
@@ -192,7 +192,7 @@ def predict_split(
     else:
         model, checkpoint_meta = load_reviewer(model_path)
         evaluated = EvaluatedModel.of_checkpoint(checkpoint_meta)
-        views = checkpoint_meta["config"]["data"].get("views")
+        views = specialist_views(checkpoint_meta)
     spec = evaluated.preprocess
     frame = read_manifest(manifest)
     if views:  # a view specialist is scored on the photos it was trained for

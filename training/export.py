@@ -31,6 +31,7 @@ from serving.bundle import BUNDLE_FORMAT_VERSION, CARD_FILE, MODEL_FILE, Bundle,
 from serving.bundle_metadata import BundleMetadata, Calibration, TaxonomyRef, Weights
 from serving.preprocess import PreprocessSpec, preprocess_batch
 from serving.tasks import CAM_PREFIX, CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
+from training.checkpoint import specialist_views
 from training.evaluate import load_reviewer
 from training.model import Reviewer
 
@@ -290,7 +291,7 @@ def export(
     if out.exists():
         raise ExportError(f"{out} already exists: bundles are immutable, choose a new version")
     model, checkpoint_meta = load_reviewer(checkpoint)
-    views = checkpoint_meta["config"]["data"].get("views")
+    views = specialist_views(checkpoint_meta)
     if views:
         raise ExportError(
             f"{checkpoint} is a view specialist (data.views: {', '.join(views)}): the panel's "
