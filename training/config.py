@@ -58,6 +58,8 @@ class ModelConfig(_Section):
     frozen_levels: int = Field(default=0, ge=0)
     drop_rate: float = Field(default=0.1, ge=0, lt=1)
     seg_channels: int = Field(default=64, ge=8)
+    # Counterfeit cues read by one head for every view, or by one head per view (training/model.py).
+    cue_heads: Literal["shared", "per_view"] = "shared"
 
 
 class PreprocessConfig(_Section):

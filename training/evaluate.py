@@ -133,6 +133,7 @@ def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
         seg_channels=model_config["seg_channels"],
         drop_rate=0.0,
         frozen_levels=model_config.get("frozen_levels", 0),
+        cue_heads=model_config.get("cue_heads", "shared"),
     )
     model.load_state_dict(load_weights(checkpoint))
     model.eval()

@@ -50,6 +50,8 @@ DEFECT_SUMMARY_TOP_K = 16  # pixels of each defect map averaged for "how strongl
 CUE_TOP_K = 4  # cells of each cue map averaged for "does the photo show this cue"
 CUE_STRIDE = 16  # cue maps read the levels of this stride and coarser
 CUE_MAPS = "cue_maps"  # forward's (B, cues, h, w) maps, before pooling
+CUE_HEADS = ("shared", "per_view")  # one cue head for every view, or one per view
+UNSEEN_CUE_LOGIT = -12.0  # a per-view cue head's logit for a cue its view cannot show
 
 
 def create_backbone(name: str, pretrained: bool, pretrained_path: Path | None = None) -> nn.Module:
@@ -102,19 +104,46 @@ class OrdinalHead(nn.Module):
 
 
 class CueHead(nn.Module):
-    """Feature maps of several levels -> (B, cues, h, w) logit maps at the finest of them."""
+    """Feature maps of several levels -> (B, cues, h, w) logit maps at the finest of them.
 
-    def __init__(self, channels: list[int], width: int, cues: int) -> None:
+    With a (views, cues) `visibility` table (which cue each view can show, from the taxonomy)
+    the head is one head per view (grouped convolutions, per-photo group norm instead of batch
+    statistics shared by every kind of photo), each answering only for the cues its view can
+    show (the others sit at `UNSEEN_CUE_LOGIT`), and a photo's maps are its views' maps
+    weighted by its predicted view: a stamp close-up and a screw head are read by different
+    weights, as a view specialist's are, and no view adds noise to a cue it cannot show."""
+
+    seen: torch.Tensor
+
+    def __init__(
+        self, channels: list[int], width: int, cues: int, visibility: torch.Tensor | None = None
+    ) -> None:
         super().__init__()
-        self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in channels])
-        self.head = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.Conv2d(width, cues, 1))
+        views = 1 if visibility is None else visibility.shape[0]
+        if visibility is not None and visibility.shape != (views, cues):
+            raise ValueError(f"cue visibility must be (views, {cues}), not {tuple(visibility.shape)}")
+        self.views, self.cues = views, cues
+        seen = torch.ones(views, cues) if visibility is None else visibility.float()
+        self.register_buffer("seen", seen[None, :, :, None, None], persistent=False)
+        self.lateral = nn.ModuleList([nn.Conv2d(c, width * views, 1) for c in channels])
+        norm = nn.BatchNorm2d(width) if views == 1 else nn.GroupNorm(views, width * views)
+        self.head = nn.Sequential(
+            norm, nn.ReLU(inplace=True), nn.Conv2d(width * views, cues * views, 1, groups=views)
+        )
 
-    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, maps: list[torch.Tensor], view_weights: torch.Tensor | None = None) -> torch.Tensor:
         fine = maps[0].shape[-2:]
         total = self.lateral[0](maps[0])
         for lateral, x in zip(self.lateral[1:], maps[1:], strict=True):
             total = total + F.interpolate(lateral(x), size=fine, mode="bilinear", align_corners=False)
-        return self.head(total)
+        out = self.head(total)
+        if self.views == 1:
+            return out
+        if view_weights is None:
+            raise ValueError("a per-view cue head needs each photo's view weights")
+        seen = self.seen.to(out.dtype)
+        per_view = out.unflatten(1, (self.views, self.cues)) * seen + (1 - seen) * UNSEEN_CUE_LOGIT
+        return (per_view * view_weights.to(out.dtype)[:, :, None, None, None]).sum(1)
 
 
 def cue_logits(cue_maps: torch.Tensor) -> torch.Tensor:
@@ -188,6 +217,19 @@ def weigh_by_view(summary: torch.Tensor, view_logits: torch.Tensor) -> torch.Ten
     return (summary[:, :, None] * view[:, None, :]).flatten(1)
 
 
+def cue_visibility(taxonomy: Taxonomy) -> torch.Tensor:
+    """(views, cues) bool: which counterfeit cue each view can show (the taxonomy's `visible_in`)."""
+    views = taxonomy.classes(VIEW)
+    return torch.tensor(
+        [[view in taxonomy.cue(cue).visible_in for cue in taxonomy.cue_names] for view in views]
+    )
+
+
+def view_weights(view_logits: torch.Tensor) -> torch.Tensor:
+    """(B, V) predicted view probabilities, as weights that send no gradient to the view head."""
+    return torch.softmax(view_logits.detach().float(), dim=1)
+
+
 def grade_input_size(taxonomy: Taxonomy) -> int:
     """The width of `grade_inputs`: two numbers per defect class and view."""
     return 2 * len(taxonomy.classes(DEFECTS)) * len(taxonomy.classes(VIEW))
@@ -204,6 +246,7 @@ class Reviewer(nn.Module):
         seg_channels: int = 64,
         frozen_levels: int = 0,
         cue_channels: int = 96,
+        cue_heads: str = "shared",
     ) -> None:
         super().__init__()
         taxonomy = taxonomy or load_taxonomy()
@@ -231,7 +274,12 @@ class Reviewer(nn.Module):
             {task: nn.Linear(pooled_channels, len(taxonomy.classes(task))) for task in CLASSIFICATION_TASKS}
         )
         self.cue_levels = [i for i, r in enumerate(reductions) if r >= CUE_STRIDE] or [self.last_level]
-        self.cues = CueHead([channels[i] for i in self.cue_levels], cue_channels, len(taxonomy.cue_names))
+        if cue_heads not in CUE_HEADS:
+            raise InputError(f"model.cue_heads must be one of {', '.join(CUE_HEADS)}, not {cue_heads!r}")
+        visibility = cue_visibility(taxonomy) if cue_heads == "per_view" else None
+        self.cues = CueHead(
+            [channels[i] for i in self.cue_levels], cue_channels, len(taxonomy.cue_names), visibility
+        )
         n_defects = len(taxonomy.classes(DEFECTS))
         self.defects = DefectHead([channels[i] for i in self.seg_levels], seg_channels, n_defects)
         # Its inputs: the pooled features, then `grade_inputs` (the last columns).
@@ -311,7 +359,7 @@ class Reviewer(nn.Module):
         out = self._heads(maps, (size[0] // 4, size[1] // 4))
         del out[CUE_MAPS]
         if cue_maps:
-            out[CUE_MAPS] = self.cues([maps[i].detach() for i in self.cue_levels])
+            out[CUE_MAPS] = self.cues([maps[i].detach() for i in self.cue_levels], view_weights(out[VIEW]))
         return out
 
     def forward_with_cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -329,7 +377,7 @@ class Reviewer(nn.Module):
     def _heads(self, maps: dict[int, torch.Tensor], mask_size: tuple[int, int]) -> dict[str, torch.Tensor]:
         pooled = self.dropout(torch.cat([maps[i].mean(dim=(2, 3)) for i in self.pool_levels], dim=1))
         out = {task: head(pooled) for task, head in self.heads.items()}
-        out[CUE_MAPS] = self.cues([maps[i] for i in self.cue_levels])
+        out[CUE_MAPS] = self.cues([maps[i] for i in self.cue_levels], view_weights(out[VIEW]))
         out[CUES] = cue_logits(out[CUE_MAPS])
         out[EVIDENCE] = evidence_logit(out[CUES])
         out[DEFECTS] = self.defects([maps[i] for i in self.seg_levels], mask_size)

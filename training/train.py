@@ -86,6 +86,7 @@ def build_model(config: TrainConfig) -> Reviewer:
         drop_rate=config.model.drop_rate,
         seg_channels=config.model.seg_channels,
         frozen_levels=config.model.frozen_levels,
+        cue_heads=config.model.cue_heads,
     )
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from data.taxonomy import load_taxonomy
+from secondlook.errors import InputError
 from training.config import load_config
 from training.losses import multitask_loss
-from training.model import Reviewer
+from training.model import UNSEEN_CUE_LOGIT, CueHead, Reviewer, cue_visibility
 
 
 def _batch(n: int) -> dict[str, torch.Tensor]:
@@ -139,3 +141,48 @@ def test_the_cue_region_maps_train_the_cue_head_and_not_the_shared_features() ->
     assert trainable and all(p.grad is None for p in trainable)
     assert all(p.grad is not None for p in model.cues.parameters())
     assert CUE_MAPS not in model(torch.randn(2, 3, 64, 64))
+
+
+def test_a_per_view_cue_head_reads_each_photo_with_its_own_views_weights() -> None:
+    torch.manual_seed(0)
+    visibility = torch.tensor([[True, True, False], [False, True, True]])  # cue 0: view 0 only, ...
+    head = CueHead([8], width=6, cues=3, visibility=visibility).eval()
+    maps = [torch.randn(4, 8, 5, 5)]
+    stamp, hardware = torch.tensor([[1.0, 0.0]] * 4), torch.tensor([[0.0, 1.0]] * 4)
+    before_stamp, before_hardware = head(maps, stamp), head(maps, hardware)
+    assert before_stamp.shape == (4, 3, 5, 5)
+    assert not torch.allclose(before_stamp, before_hardware)
+    # A view's head answers only for the cues it can show.
+    assert (before_stamp[:, 2] == UNSEEN_CUE_LOGIT).all() and (
+        before_hardware[:, 0] == UNSEEN_CUE_LOGIT
+    ).all()
+    assert (before_stamp[:, :2] > UNSEEN_CUE_LOGIT / 2).all()
+    with torch.no_grad():  # change only the second view's output weights
+        head.head[-1].weight[3:] += 1.0
+    torch.testing.assert_close(head(maps, stamp), before_stamp)
+    assert not torch.allclose(head(maps, hardware), before_hardware)
+    # A photo half one view, half the other, is read by both, in proportion.
+    half = torch.tensor([[0.5, 0.5]] * 4)
+    torch.testing.assert_close(head(maps, half), (head(maps, stamp) + head(maps, hardware)) / 2)
+    # Per-photo normalisation: a photo's maps do not depend on the rest of its batch.
+    head.train()
+    torch.testing.assert_close(head(maps, stamp)[:1], head([maps[0][:1]], stamp[:1]))
+
+
+def test_the_reviewer_weighs_its_per_view_cue_heads_by_its_predicted_view() -> None:
+    torch.manual_seed(0)
+    model = Reviewer("mobilenetv3_small_050", seg_channels=16, frozen_levels=2, cue_heads="per_view").eval()
+    images = torch.randn(2, 3, 64, 64)
+    out = model(images, cue_maps=True)
+    maps = model.feature_maps(model.frozen_features(images))
+    weights = torch.softmax(out["view"], dim=1)
+    expected = model.cues([maps[i] for i in model.cue_levels], weights)
+    torch.testing.assert_close(out["cue_maps"], expected)
+    # Which cue each view can show comes from the taxonomy: a stamp cue only from the stamp head.
+    taxonomy = load_taxonomy()
+    visible = cue_visibility(taxonomy)
+    stamp, hardware = taxonomy.classes("view").index("stamp"), taxonomy.classes("view").index("hardware")
+    font = taxonomy.cue_names.index("stamp_font_weight")
+    assert visible[stamp, font] and not visible[hardware, font] and visible.sum() == 14
+    with pytest.raises(InputError, match="cue_heads"):
+        Reviewer("mobilenetv3_small_050", seg_channels=16, cue_heads="per_brand")
