@@ -60,6 +60,8 @@ class ModelConfig(_Section):
     seg_channels: int = Field(default=64, ge=8)
     # Counterfeit cues read by one head for every view, or by one head per view (training/model.py).
     cue_heads: Literal["shared", "per_view"] = "shared"
+    # False: the trainable backbone levels keep ImageNet's batch-norm statistics (training/model.py).
+    backbone_batch_stats: bool = True
 
 
 class PreprocessConfig(_Section):

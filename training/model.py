@@ -124,7 +124,7 @@ class CueHead(nn.Module):
             raise ValueError(f"cue visibility must be (views, {cues}), not {tuple(visibility.shape)}")
         self.views, self.cues = views, cues
         seen = torch.ones(views, cues) if visibility is None else visibility.float()
-        self.register_buffer("seen", seen[None, :, :, None, None], persistent=False)
+        self.register_buffer("seen", seen, persistent=False)  # 2-D: channels_last leaves it alone
         self.lateral = nn.ModuleList([nn.Conv2d(c, width * views, 1) for c in channels])
         norm = nn.BatchNorm2d(width) if views == 1 else nn.GroupNorm(views, width * views)
         self.head = nn.Sequential(
@@ -141,7 +141,7 @@ class CueHead(nn.Module):
             return out
         if view_weights is None:
             raise ValueError("a per-view cue head needs each photo's view weights")
-        seen = self.seen.to(out.dtype)
+        seen = self.seen.to(out.dtype)[None, :, :, None, None]
         per_view = out.unflatten(1, (self.views, self.cues)) * seen + (1 - seen) * UNSEEN_CUE_LOGIT
         return (per_view * view_weights.to(out.dtype)[:, :, None, None, None]).sum(1)
 
@@ -247,6 +247,7 @@ class Reviewer(nn.Module):
         frozen_levels: int = 0,
         cue_channels: int = 96,
         cue_heads: str = "shared",
+        backbone_batch_stats: bool = True,
     ) -> None:
         super().__init__()
         taxonomy = taxonomy or load_taxonomy()
@@ -262,6 +263,7 @@ class Reviewer(nn.Module):
         self.last_level = len(reductions) - 1
         self.seg_levels = [i for i, r in enumerate(reductions) if r >= 4]
         self.frozen_levels = frozen_levels
+        self.backbone_batch_stats = backbone_batch_stats
         # Plain lists: the layers stay registered (and named in state dicts) under `backbone`.
         self._layers, self._taps = backbone_layers(self.backbone) if frozen_levels else ([], [])
         self._cut = self._taps[frozen_levels - 1] + 1 if frozen_levels else 0
@@ -301,10 +303,17 @@ class Reviewer(nn.Module):
         return [*used, self.frozen_levels - 1]
 
     def train(self, mode: bool = True) -> Reviewer:
-        """Frozen layers stay in eval mode: their batch-norm statistics are ImageNet's."""
+        """Frozen layers stay in eval mode: their batch-norm statistics are ImageNet's. Without
+        `backbone_batch_stats`, so do every backbone batch norm's statistics (their scale and
+        shift still train): a batch mixes four kinds of photo, whose pooled statistics are no
+        kind's own."""
         super().train(mode)
         for layer in self.frozen_layers:
             layer.eval()
+        if not self.backbone_batch_stats:
+            for module in self.backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
     def frozen_features(self, images: torch.Tensor) -> list[torch.Tensor]:

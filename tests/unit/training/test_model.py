@@ -147,6 +147,7 @@ def test_a_per_view_cue_head_reads_each_photo_with_its_own_views_weights() -> No
     torch.manual_seed(0)
     visibility = torch.tensor([[True, True, False], [False, True, True]])  # cue 0: view 0 only, ...
     head = CueHead([8], width=6, cues=3, visibility=visibility).eval()
+    head.to(memory_format=torch.channels_last)  # as training moves it
     maps = [torch.randn(4, 8, 5, 5)]
     stamp, hardware = torch.tensor([[1.0, 0.0]] * 4), torch.tensor([[0.0, 1.0]] * 4)
     before_stamp, before_hardware = head(maps, stamp), head(maps, hardware)
