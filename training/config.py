@@ -62,6 +62,8 @@ class ModelConfig(_Section):
     cue_heads: Literal["shared", "per_view"] = "shared"
     # False: the trainable backbone levels keep ImageNet's batch-norm statistics (training/model.py).
     backbone_batch_stats: bool = True
+    # True: each view gets its own copy of the trainable backbone levels (training/view_branches.py).
+    view_branches: bool = False
 
 
 class PreprocessConfig(_Section):

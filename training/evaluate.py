@@ -134,6 +134,7 @@ def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
         drop_rate=0.0,
         frozen_levels=model_config.get("frozen_levels", 0),
         cue_heads=model_config.get("cue_heads", "shared"),
+        view_branches=model_config.get("view_branches", False),
     )
     model.load_state_dict(load_weights(checkpoint))
     model.eval()

@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
+from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, VIEW
 from training.config import LossWeights
-from training.model import CUE_MAPS, strongest_cells
+from training.model import CUE_MAPS, ROUTER, strongest_cells
 
 CUE_REGION_POSITIVE_WEIGHT = 20.0  # cue cells are a few percent of one cue's map
 
@@ -139,6 +139,8 @@ def multitask_loss(
                 F.cross_entropy(out[task].float(), target, weight=cw, ignore_index=-1),
                 getattr(weights, task),
             )
+    if ROUTER in out and (batch[VIEW] >= 0).any():
+        add(ROUTER, F.cross_entropy(out[ROUTER].float(), batch[VIEW], ignore_index=-1), weights.view)
     add(
         ORDINAL_TASK,
         condition_loss(out[ORDINAL_TASK], batch[ORDINAL_TASK], batch["item_index"]),

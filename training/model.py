@@ -44,12 +44,15 @@ from torch.nn import functional as F
 from data.taxonomy import Taxonomy, load_taxonomy
 from secondlook.errors import InputError
 from serving.tasks import CAM_PREFIX, CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, VIEW
+from training.view_branches import ViewBranches
 from training.weights import load_pretrained
 
 DEFECT_SUMMARY_TOP_K = 16  # pixels of each defect map averaged for "how strongly is it there"
 CUE_TOP_K = 4  # cells of each cue map averaged for "does the photo show this cue"
 CUE_STRIDE = 16  # cue maps read the levels of this stride and coarser
 CUE_MAPS = "cue_maps"  # forward's (B, cues, h, w) maps, before pooling
+ROUTE = -1  # `feature_maps` key of the view router's logits (a branch per view)
+ROUTER = "view_router"  # forward's key of the same logits, trained on the view labels
 CUE_HEADS = ("shared", "per_view")  # one cue head for every view, or one per view
 UNSEEN_CUE_LOGIT = -12.0  # a per-view cue head's logit for a cue its view cannot show
 
@@ -248,6 +251,7 @@ class Reviewer(nn.Module):
         cue_channels: int = 96,
         cue_heads: str = "shared",
         backbone_batch_stats: bool = True,
+        view_branches: bool = False,
     ) -> None:
         super().__init__()
         taxonomy = taxonomy or load_taxonomy()
@@ -269,6 +273,9 @@ class Reviewer(nn.Module):
         self._cut = self._taps[frozen_levels - 1] + 1 if frozen_levels else 0
         for layer in self.frozen_layers:
             layer.requires_grad_(False)
+        self.branches = (
+            self._branch_per_view(len(taxonomy.classes(VIEW)), channels) if view_branches else None
+        )
         self.pool_levels = [i for i, r in enumerate(reductions) if r >= 8]
         pooled_channels = sum(channels[i] for i in self.pool_levels)
         self.dropout = nn.Dropout(drop_rate)
@@ -288,6 +295,27 @@ class Reviewer(nn.Module):
         self.ordinal = OrdinalHead(
             pooled_channels + grade_input_size(taxonomy), len(taxonomy.classes(ORDINAL_TASK))
         )
+
+    def _branch_per_view(self, views: int, channels: list[int]) -> ViewBranches:
+        """Move the backbone's trainable layers into one copy per view (`training.view_branches`);
+        the backbone keeps its frozen layers only."""
+        if not self.frozen_levels:
+            raise InputError(
+                "model.view_branches needs model.frozen_levels >= 1: the views share the frozen levels"
+            )
+        trainable = self._layers[self._cut :]
+        taps = {tap - self._cut: level for level, tap in enumerate(self._taps) if tap >= self._cut}
+        branches = ViewBranches(trainable, taps, views, channels[self.frozen_levels - 1])
+        parents = {
+            id(child): (parent, name)
+            for parent in self.backbone.modules()
+            for name, child in parent.named_children()
+        }
+        for index in range(self._cut, len(self._layers)):
+            parent, name = parents[id(self._layers[index])]
+            setattr(parent, name, nn.Identity())
+            self._layers[index] = getattr(parent, name)
+        return branches
 
     @property
     def frozen_layers(self) -> list[nn.Module]:
@@ -311,8 +339,9 @@ class Reviewer(nn.Module):
         for layer in self.frozen_layers:
             layer.eval()
         if not self.backbone_batch_stats:
-            for module in self.backbone.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            trunk = [self.backbone] if self.branches is None else [self.backbone, self.branches]
+            for module in (m for part in trunk for m in part.modules()):
+                if isinstance(module, nn.BatchNorm2d):  # timm's BatchNormAct2d too
                     module.eval()
         return self
 
@@ -331,11 +360,18 @@ class Reviewer(nn.Module):
                     out.append(x)
         return out
 
-    def feature_maps(self, frozen: list[torch.Tensor]) -> dict[int, torch.Tensor]:
-        """Every feature level the heads use, from `frozen_features`' output."""
+    def feature_maps(
+        self, frozen: list[torch.Tensor], views: torch.Tensor | None = None, mix: bool = False
+    ) -> dict[int, torch.Tensor]:
+        """Every feature level the heads use, from `frozen_features`' output. With a branch per
+        view, key `ROUTE` holds the router's view logits, and `views` / `mix` are the branches'
+        routing (`training.view_branches`)."""
         if not self.frozen_levels:
             return dict(enumerate(self.backbone(frozen[0])))
         maps = dict(zip(self.frozen_output_levels, frozen, strict=True))
+        if self.branches is not None:
+            trained, maps[ROUTE] = self.branches(frozen[-1], views, mix)
+            return maps | trained
         taps = {tap: level for level, tap in enumerate(self._taps)}
         x = frozen[-1]
         for index in range(self._cut, len(self._layers)):
@@ -351,6 +387,7 @@ class Reviewer(nn.Module):
         frozen: list[torch.Tensor] | None = None,
         size: tuple[int, int] | None = None,
         cue_maps: bool = False,
+        views: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Head outputs for a batch of photos, or for their cached `frozen_features` (with the
         photos' `size`): one entry point, so that DistributedDataParallel sees both. `cue_maps`
@@ -364,7 +401,7 @@ class Reviewer(nn.Module):
             frozen, size = self.frozen_features(images), (images.shape[-2], images.shape[-1])
         if size is None:
             raise ValueError("frozen features need the size of the photos they came from")
-        maps = self.feature_maps(frozen)
+        maps = self.feature_maps(frozen, views)
         out = self._heads(maps, (size[0] // 4, size[1] // 4))
         del out[CUE_MAPS]
         if cue_maps:
@@ -373,8 +410,9 @@ class Reviewer(nn.Module):
 
     def forward_with_cams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Head outputs and class-activation maps (keys `cam_<task>`) from one backbone pass."""
-        maps = self.feature_maps(self.frozen_features(images))
+        maps = self.feature_maps(self.frozen_features(images), mix=True)
         out = self._heads(maps, (images.shape[-2] // 4, images.shape[-1] // 4))
+        out.pop(ROUTER, None)
         out[CAM_PREFIX + EVIDENCE] = evidence_logit(out.pop(CUE_MAPS), dim=1)[:, None]
         return out
 
@@ -391,4 +429,6 @@ class Reviewer(nn.Module):
         out[EVIDENCE] = evidence_logit(out[CUES])
         out[DEFECTS] = self.defects([maps[i] for i in self.seg_levels], mask_size)
         out[ORDINAL_TASK] = self.ordinal(torch.cat([pooled, grade_inputs(out[DEFECTS], out[VIEW])], dim=1))
+        if ROUTE in maps:
+            out[ROUTER] = maps[ROUTE]
         return out

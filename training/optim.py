@@ -24,6 +24,10 @@ def lr_lambda(total_steps: int, warmup_steps: int):
     return factor
 
 
+# The pretrained layers: the backbone, and its trainable levels' copies when each view has its own.
+BACKBONE_PARAMETERS = ("backbone.", "branches.branches.")
+
+
 def parameter_groups(
     model: torch.nn.Module, weight_decay: float, lr: float, head_lr_scale: float = 1.0
 ) -> list[dict[str, Any]]:
@@ -33,7 +37,7 @@ def parameter_groups(
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        head = not name.startswith("backbone.")
+        head = not name.startswith(BACKBONE_PARAMETERS)
         decays = not (parameter.ndim <= 1 or name.endswith(".bias"))
         groups.setdefault((head, decays), []).append(parameter)
     return [

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
-from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK
+from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, VIEW
 
 MASK_TARGET = "mask_target"  # key of the target defect masks in `gather`'s result
 FROZEN_PREFIX = "frozen_"  # batch keys of cached frozen features, one per level (training.cache)
@@ -40,14 +40,18 @@ def to_device(
 
 
 def forward(
-    model: torch.nn.Module, batch: dict[str, torch.Tensor], cue_maps: bool = False
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], cue_maps: bool = False, training: bool = False
 ) -> dict[str, torch.Tensor]:
-    """The model on a batch of photos, or on their cached frozen features (`training.cache`)."""
+    """The model on a batch of photos, or on their cached frozen features (`training.cache`).
+    `training`: a reviewer with a branch per view routes each photo by its labelled view."""
     keys = frozen_keys(batch)
+    views = batch[VIEW] if training else None
     if not keys:
-        return model(batch["image"], cue_maps=cue_maps)
+        return model(batch["image"], cue_maps=cue_maps, views=views)
     size = batch["image_size"][0]
-    return model(frozen=[batch[k] for k in keys], size=(int(size[0]), int(size[1])), cue_maps=cue_maps)
+    return model(
+        frozen=[batch[k] for k in keys], size=(int(size[0]), int(size[1])), cue_maps=cue_maps, views=views
+    )
 
 
 def gather(

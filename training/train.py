@@ -88,6 +88,7 @@ def build_model(config: TrainConfig) -> Reviewer:
         frozen_levels=config.model.frozen_levels,
         cue_heads=config.model.cue_heads,
         backbone_batch_stats=config.model.backbone_batch_stats,
+        view_branches=config.model.view_branches,
     )
 
 
@@ -271,7 +272,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
             break
         batch = to_device(batch, run.device, config.train.channels_last)
         with mixed_precision(run.trainable, run.device, config.train.amp):
-            out = forward(run.trainable, batch, cue_maps=True)
+            out = forward(run.trainable, batch, cue_maps=True, training=True)
         out = {k: v.float() for k, v in out.items()}
         loss, parts = multitask_loss(out, batch, config.loss_weights, run.class_weights)
         run.optimizer.zero_grad(set_to_none=True)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -246,7 +247,6 @@ def test_two_process_ddp_run_on_cpu(tiny_manifest: Path, tmp_path: Path) -> None
 
 def test_training_input_equals_serving_preprocess(tiny_manifest: Path) -> None:
     """One preprocessing: the dataset's un-augmented tensor is serving's preprocess, bit for bit."""
-    import numpy as np
 
     from data.decode import decode_image
     from data.manifest import read_manifest, resolve_image_path
@@ -365,3 +365,30 @@ def test_a_view_specialist_trains_evaluates_on_its_views_and_does_not_export(
     with pytest.raises(ExportError, match="view specialist"):
         export(run_dir / "model.safetensors", tmp_path / "bundle", tiny_manifest)
     assert not (tmp_path / "bundle").exists()
+
+
+def test_a_reviewer_with_a_branch_per_view_trains_exports_and_matches_its_bundle(
+    tiny_manifest: Path, tmp_path: Path, smoke_config
+) -> None:
+    """`model.view_branches`: training routes photos by their labelled view, evaluation by the
+    router; the bundle runs every branch and keeps the routed one, and the export's parity check
+    holds it to the checkpoint."""
+    from training.evaluate import predict_split
+    from training.export import export
+
+    config = smoke_config(
+        tiny_manifest,
+        tmp_path,
+        "model.frozen_levels=2",
+        "model.view_branches=true",
+        "model.cue_heads=per_view",
+        "train.augment=none",
+        "tracking.log_model=false",
+    )
+    run_dir = train(config, progress=False)
+    report = export(run_dir / "model.safetensors", tmp_path / "bundle", tiny_manifest)
+    checkpoint, dataset, _ = predict_split(run_dir / "model.safetensors", tiny_manifest, "all", workers=0)
+    bundle, _, _ = predict_split(report.bundle, tiny_manifest, "all", workers=0)
+    assert len(dataset.frame) == len(pd.read_csv(tiny_manifest))
+    for task in ("view", "stamp_type", "evidence", "cues"):
+        np.testing.assert_allclose(bundle[task], checkpoint[task], atol=2e-3, err_msg=task)
