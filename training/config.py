@@ -60,8 +60,6 @@ class ModelConfig(_Section):
     seg_channels: int = Field(default=64, ge=8)
     # Counterfeit cues read by one head for every view, or by one head per view (training/model.py).
     cue_heads: Literal["shared", "per_view"] = "shared"
-    # False: the trainable backbone levels keep ImageNet's batch-norm statistics (training/model.py).
-    backbone_batch_stats: bool = True
     # True: each view gets its own copy of the trainable backbone levels (training/view_branches.py).
     view_branches: bool = False
 

@@ -250,7 +250,6 @@ class Reviewer(nn.Module):
         frozen_levels: int = 0,
         cue_channels: int = 96,
         cue_heads: str = "shared",
-        backbone_batch_stats: bool = True,
         view_branches: bool = False,
     ) -> None:
         super().__init__()
@@ -267,7 +266,6 @@ class Reviewer(nn.Module):
         self.last_level = len(reductions) - 1
         self.seg_levels = [i for i, r in enumerate(reductions) if r >= 4]
         self.frozen_levels = frozen_levels
-        self.backbone_batch_stats = backbone_batch_stats
         # Plain lists: the layers stay registered (and named in state dicts) under `backbone`.
         self._layers, self._taps = backbone_layers(self.backbone) if frozen_levels else ([], [])
         self._cut = self._taps[frozen_levels - 1] + 1 if frozen_levels else 0
@@ -331,18 +329,10 @@ class Reviewer(nn.Module):
         return [*used, self.frozen_levels - 1]
 
     def train(self, mode: bool = True) -> Reviewer:
-        """Frozen layers stay in eval mode: their batch-norm statistics are ImageNet's. Without
-        `backbone_batch_stats`, so do every backbone batch norm's statistics (their scale and
-        shift still train): a batch mixes four kinds of photo, whose pooled statistics are no
-        kind's own."""
+        """Frozen layers stay in eval mode: their batch-norm statistics are ImageNet's."""
         super().train(mode)
         for layer in self.frozen_layers:
             layer.eval()
-        if not self.backbone_batch_stats:
-            trunk = [self.backbone] if self.branches is None else [self.backbone, self.branches]
-            for module in (m for part in trunk for m in part.modules()):
-                if isinstance(module, nn.BatchNorm2d):  # timm's BatchNormAct2d too
-                    module.eval()
         return self
 
     def frozen_features(self, images: torch.Tensor) -> list[torch.Tensor]:

@@ -87,7 +87,6 @@ def build_model(config: TrainConfig) -> Reviewer:
         seg_channels=config.model.seg_channels,
         frozen_levels=config.model.frozen_levels,
         cue_heads=config.model.cue_heads,
-        backbone_batch_stats=config.model.backbone_batch_stats,
         view_branches=config.model.view_branches,
     )
 
