@@ -9,7 +9,7 @@ one exported graph stay shared.
 
 A photo goes through the branch of its view: in training its labelled view, otherwise the
 view the router (a linear layer on the pooled frozen features, trained on the view labels)
-predicts. The exported graph cannot pick a branch per photo, so `mix` runs every branch and
+predicts (`route_views`). The exported graph cannot pick a branch per photo, so `mix` runs every branch and
 keeps the routed one by one-hot weights: the same numbers, at the cost of every branch.
 """
 
@@ -21,6 +21,13 @@ from typing import cast
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+def route_views(view_logits: torch.Tensor, views: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) the view each photo is read as: its labelled view where `views` knows it (training),
+    otherwise the most likely one of `view_logits`."""
+    route = view_logits.detach().argmax(1)
+    return route if views is None else torch.where(views >= 0, views, route)
 
 
 class ViewBranches(nn.Module):
@@ -35,9 +42,12 @@ class ViewBranches(nn.Module):
         )
         self.router = nn.Linear(in_channels, views)
 
-    def route_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, views) logits of each photo's view, from its last frozen level `x`."""
-        return self.router(x.mean(dim=(2, 3)))
+    def route_logits(self, frozen: list[torch.Tensor]) -> torch.Tensor:
+        """(B, views) logits of each photo's view, from the mean and the maximum of every frozen
+        level (a linear probe of the last level's mean alone read the view of 95% of photos,
+        of both levels' mean and maximum 99%)."""
+        pooled = [stat for x in frozen for stat in (x.mean(dim=(2, 3)), x.amax(dim=(2, 3)))]
+        return self.router(torch.cat(pooled, dim=1))
 
     def _run(self, branch: int, x: torch.Tensor) -> dict[int, torch.Tensor]:
         maps = {}
@@ -48,14 +58,12 @@ class ViewBranches(nn.Module):
         return maps
 
     def forward(
-        self, x: torch.Tensor, views: torch.Tensor | None = None, mix: bool = False
+        self, frozen: list[torch.Tensor], views: torch.Tensor | None = None, mix: bool = False
     ) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
-        """(feature levels of the routed branches, router logits). `views` (B,), -1 unknown:
-        the labelled views to route by; unknown ones go where the router says."""
-        logits = self.route_logits(x)
-        route = logits.detach().argmax(1)
-        if views is not None:
-            route = torch.where(views >= 0, views, route)
+        """(feature levels of the routed branches, router logits), from `frozen_features`' output.
+        `views` (B,), -1 unknown: the labelled views to route by (`route_views`)."""
+        logits = self.route_logits(frozen)
+        route, x = route_views(logits, views), frozen[-1]
         if mix:
             weights = F.one_hot(route, self.views).to(x.dtype)
             mixed: dict[int, torch.Tensor] = {}

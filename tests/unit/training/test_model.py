@@ -143,42 +143,45 @@ def test_the_cue_region_maps_train_the_cue_head_and_not_the_shared_features() ->
     assert CUE_MAPS not in model(torch.randn(2, 3, 64, 64))
 
 
-def test_a_per_view_cue_head_reads_each_photo_with_its_own_views_weights() -> None:
+def test_a_per_view_cue_head_reads_each_photo_with_the_head_of_its_view() -> None:
     torch.manual_seed(0)
     visibility = torch.tensor([[True, True, False], [False, True, True]])  # cue 0: view 0 only, ...
     head = CueHead([8], width=6, cues=3, visibility=visibility).eval()
     head.to(memory_format=torch.channels_last)  # as training moves it
     maps = [torch.randn(4, 8, 5, 5)]
-    stamp, hardware = torch.tensor([[1.0, 0.0]] * 4), torch.tensor([[0.0, 1.0]] * 4)
+    stamp, hardware = torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long)
     before_stamp, before_hardware = head(maps, stamp), head(maps, hardware)
     assert before_stamp.shape == (4, 3, 5, 5)
     assert not torch.allclose(before_stamp, before_hardware)
     # A view's head answers only for the cues it can show.
-    assert (before_stamp[:, 2] == UNSEEN_CUE_LOGIT).all() and (
-        before_hardware[:, 0] == UNSEEN_CUE_LOGIT
-    ).all()
+    assert (before_stamp[:, 2] == UNSEEN_CUE_LOGIT).all()
+    assert (before_hardware[:, 0] == UNSEEN_CUE_LOGIT).all()
     assert (before_stamp[:, :2] > UNSEEN_CUE_LOGIT / 2).all()
     with torch.no_grad():  # change only the second view's output weights
         head.head[-1].weight[3:] += 1.0
     torch.testing.assert_close(head(maps, stamp), before_stamp)
     assert not torch.allclose(head(maps, hardware), before_hardware)
-    # A photo half one view, half the other, is read by both, in proportion.
-    half = torch.tensor([[0.5, 0.5]] * 4)
-    torch.testing.assert_close(head(maps, half), (head(maps, stamp) + head(maps, hardware)) / 2)
+    # In one batch, each photo is read by its own view's head.
+    mixed = head(maps, torch.tensor([0, 1, 0, 1]))
+    torch.testing.assert_close(mixed[0::2], head(maps, stamp)[0::2])
+    torch.testing.assert_close(mixed[1::2], head(maps, hardware)[1::2])
     # Per-photo normalisation: a photo's maps do not depend on the rest of its batch.
     head.train()
     torch.testing.assert_close(head(maps, stamp)[:1], head([maps[0][:1]], stamp[:1]))
 
 
-def test_the_reviewer_weighs_its_per_view_cue_heads_by_its_predicted_view() -> None:
+def test_the_reviewer_reads_cues_by_the_labelled_view_in_training_and_the_predicted_one_after() -> None:
     torch.manual_seed(0)
     model = Reviewer("mobilenetv3_small_050", seg_channels=16, frozen_levels=2, cue_heads="per_view").eval()
-    images = torch.randn(2, 3, 64, 64)
-    out = model(images, cue_maps=True)
+    images = torch.randn(3, 3, 64, 64)
     maps = model.feature_maps(model.frozen_features(images))
-    weights = torch.softmax(out["view"], dim=1)
-    expected = model.cues([maps[i] for i in model.cue_levels], weights)
-    torch.testing.assert_close(out["cue_maps"], expected)
+    cue_maps = [maps[i] for i in model.cue_levels]
+    out = model(images, cue_maps=True)
+    torch.testing.assert_close(out["cue_maps"], model.cues(cue_maps, out["view"].argmax(1)))
+    labelled = torch.tensor([0, 3, -1])  # the third photo's view is unknown
+    routed = model(images, cue_maps=True, views=labelled)
+    expected = torch.tensor([0, 3, int(out["view"][2].argmax())])
+    torch.testing.assert_close(routed["cue_maps"], model.cues(cue_maps, expected))
     # Which cue each view can show comes from the taxonomy: a stamp cue only from the stamp head.
     taxonomy = load_taxonomy()
     visible = cue_visibility(taxonomy)
