@@ -43,7 +43,8 @@ def forward(
     model: torch.nn.Module, batch: dict[str, torch.Tensor], cue_maps: bool = False, training: bool = False
 ) -> dict[str, torch.Tensor]:
     """The model on a batch of photos, or on their cached frozen features (`training.cache`).
-    `training`: a reviewer with a branch per view routes each photo by its labelled view."""
+    `training`: each photo is routed by its labelled view, to its view's branch and cue head
+    where the reviewer has them (`training.view_branches.route_views`)."""
     keys = frozen_keys(batch)
     views = batch[VIEW] if training else None
     if not keys:
