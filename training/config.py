@@ -58,7 +58,7 @@ class ModelConfig(_Section):
     frozen_levels: int = Field(default=0, ge=0)
     drop_rate: float = Field(default=0.1, ge=0, lt=1)
     seg_channels: int = Field(default=64, ge=8)
-    # Counterfeit cues read by one head for every view, or by one head per view (training/model.py).
+    # Counterfeit cues read by one head for every view, or by one head per view (training/cues.py).
     cue_heads: Literal["shared", "per_view"] = "shared"
     # True: each view gets its own copy of the trainable backbone levels (training/view_branches.py).
     view_branches: bool = False

@@ -19,7 +19,8 @@ from torch.nn import functional as F
 
 from serving.tasks import CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, VIEW
 from training.config import LossWeights
-from training.model import CUE_MAPS, ROUTER, strongest_cells
+from training.cues import CUE_MAPS
+from training.model import ROUTER, strongest_cells
 
 CUE_REGION_POSITIVE_WEIGHT = 20.0  # cue cells are a few percent of one cue's map
 

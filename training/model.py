@@ -3,13 +3,9 @@
 - Classification heads (view, category, hardware type and finish, stamp type) are linear
   layers on the globally pooled maps of every level from stride 8 down (colour and fine
   shape survive there; the last level alone blurs them).
-- Counterfeit evidence is read cue by cue (`CueHead`): one logit map per counterfeit cue of
-  the taxonomy, at stride 16 from the levels of stride 16 and more, pooled over positions by
-  the mean of its `CUE_TOP_K` strongest cells, so that one wrong letter or one screw head can
-  carry a photo instead of being averaged away by a global pool. Each cue is trained against
-  the photo's own cue labels where they are known (synthetic data), and the photo's evidence
-  odds are the sum of its cues' odds (`evidence_logit`: for rare cues, the chance that it
-  shows at least one). The class-activation map of the evidence is that same combination at
+- Counterfeit evidence is read cue by cue (`training.cues`): one logit map per counterfeit
+  cue at stride 16, pooled over its strongest cells, and the photo's evidence odds are the
+  sum of its cues' odds. The class-activation map of the evidence is that same combination at
   every position (`cams`).
 - Defects: an FPN-style head sums the feature maps of every level from stride 4 down to the
   last (1x1 lateral convolutions, upsampled), then gives one mask logit per class at 1/4 of
@@ -44,17 +40,21 @@ from torch.nn import functional as F
 from data.taxonomy import Taxonomy, load_taxonomy
 from secondlook.errors import InputError
 from serving.tasks import CAM_PREFIX, CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, VIEW
+from training.cues import (
+    CUE_HEADS,
+    CUE_MAPS,
+    CUE_STRIDE,
+    CueHead,
+    cue_logits,
+    cue_visibility,
+    evidence_logit,
+)
 from training.view_branches import ViewBranches, route_views
 from training.weights import load_pretrained
 
 DEFECT_SUMMARY_TOP_K = 16  # pixels of each defect map averaged for "how strongly is it there"
-CUE_TOP_K = 4  # cells of each cue map averaged for "does the photo show this cue"
-CUE_STRIDE = 16  # cue maps read the levels of this stride and coarser
-CUE_MAPS = "cue_maps"  # forward's (B, cues, h, w) maps, before pooling
 ROUTE = -1  # `feature_maps` key of the view router's logits (a branch per view)
 ROUTER = "view_router"  # forward's key of the same logits, trained on the view labels
-CUE_HEADS = ("shared", "per_view")  # one cue head for every view, or one per view
-UNSEEN_CUE_LOGIT = -12.0  # a per-view cue head's logit for a cue its view cannot show
 
 
 def create_backbone(name: str, pretrained: bool, pretrained_path: Path | None = None) -> nn.Module:
@@ -104,68 +104,6 @@ class OrdinalHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.score(x - self.center) + self.thresholds
-
-
-class CueHead(nn.Module):
-    """Feature maps of several levels -> (B, cues, h, w) logit maps at the finest of them.
-
-    With a (views, cues) `visibility` table (which cue each view can show, from the taxonomy)
-    the head is one head per view (grouped convolutions, per-photo group norm instead of batch
-    statistics shared by every kind of photo), each answering only for the cues its view can
-    show (the others sit at `UNSEEN_CUE_LOGIT`), and a photo's maps are those of the head of
-    its view (`route`: its labelled view in training, its predicted one otherwise): a stamp
-    close-up and a screw head are read by different weights, as a view specialist's are, and
-    no view adds noise to a cue it cannot show. (Weighing the heads' logits by the predicted
-    view's probabilities instead shifted each photo's logits by its view's uncertainty: stamp
-    font weight ROC-AUC fell from 0.70 to 0.54 on 1,280 items.)"""
-
-    seen: torch.Tensor
-
-    def __init__(
-        self, channels: list[int], width: int, cues: int, visibility: torch.Tensor | None = None
-    ) -> None:
-        super().__init__()
-        views = 1 if visibility is None else visibility.shape[0]
-        if visibility is not None and visibility.shape != (views, cues):
-            raise ValueError(f"cue visibility must be (views, {cues}), not {tuple(visibility.shape)}")
-        self.views, self.cues = views, cues
-        seen = torch.ones(views, cues) if visibility is None else visibility.float()
-        self.register_buffer("seen", seen, persistent=False)  # 2-D: channels_last leaves it alone
-        self.lateral = nn.ModuleList([nn.Conv2d(c, width * views, 1) for c in channels])
-        norm = nn.BatchNorm2d(width) if views == 1 else nn.GroupNorm(views, width * views)
-        self.head = nn.Sequential(
-            norm, nn.ReLU(inplace=True), nn.Conv2d(width * views, cues * views, 1, groups=views)
-        )
-
-    def forward(self, maps: list[torch.Tensor], route: torch.Tensor | None = None) -> torch.Tensor:
-        fine = maps[0].shape[-2:]
-        total = self.lateral[0](maps[0])
-        for lateral, x in zip(self.lateral[1:], maps[1:], strict=True):
-            total = total + F.interpolate(lateral(x), size=fine, mode="bilinear", align_corners=False)
-        out = self.head(total)
-        if self.views == 1:
-            return out
-        if route is None:
-            raise ValueError("a per-view cue head needs each photo's view (`route_views`)")
-        seen = self.seen.to(out.dtype)[None, :, :, None, None]
-        per_view = out.unflatten(1, (self.views, self.cues)) * seen + (1 - seen) * UNSEEN_CUE_LOGIT
-        weights = F.one_hot(route, self.views).to(out.dtype)
-        return (per_view * weights[:, :, None, None, None]).sum(1)
-
-
-def cue_logits(cue_maps: torch.Tensor) -> torch.Tensor:
-    """(B, C, h, w) cue maps -> (B, C): the mean of each map's CUE_TOP_K strongest cells."""
-    flat = cue_maps.flatten(2)
-    return flat.topk(min(CUE_TOP_K, flat.shape[-1]), dim=2).values.mean(2)
-
-
-def evidence_logit(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
-    """Per-cue logits -> the photo's evidence logit: its odds are the sum of the cues' odds
-    (logsumexp). For rare cues that is the chance of at least one cue, the cues taken as
-    independent; one sure cue carries the photo, several weak ones add up. Unlike the exact
-    noisy-OR (log(1 - prod(1 - p))), it keeps its precision in the far negative tail under
-    onnxruntime, whose float32 softplus does not (the export's parity check failed on it)."""
-    return torch.logsumexp(logits.float(), dim=dim)
 
 
 class DefectHead(nn.Module):
@@ -222,14 +160,6 @@ def weigh_by_view(summary: torch.Tensor, view_logits: torch.Tensor) -> torch.Ten
     """(B, 2D) defect summaries spread over the views by their predicted probability, (B, 2D * V)."""
     view = torch.softmax(view_logits, dim=1)
     return (summary[:, :, None] * view[:, None, :]).flatten(1)
-
-
-def cue_visibility(taxonomy: Taxonomy) -> torch.Tensor:
-    """(views, cues) bool: which counterfeit cue each view can show (the taxonomy's `visible_in`)."""
-    views = taxonomy.classes(VIEW)
-    return torch.tensor(
-        [[view in taxonomy.cue(cue).visible_in for cue in taxonomy.cue_names] for view in views]
-    )
 
 
 def grade_input_size(taxonomy: Taxonomy) -> int:

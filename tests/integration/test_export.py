@@ -384,7 +384,7 @@ def test_the_evidence_of_a_clean_photo_keeps_its_precision_under_onnxruntime(tmp
     import onnxruntime as ort
     import torch
 
-    from training.model import evidence_logit
+    from training.cues import evidence_logit
 
     class Combine(torch.nn.Module):
         def forward(self, maps: torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from training.config import load_config
+from training.cues import CUE_MAPS
 from training.losses import cue_region_loss, multitask_loss
-from training.model import CUE_MAPS
 
 CUES, CELLS, PIXELS = 3, 4, 16  # the region is at 4x the cue maps' resolution
 

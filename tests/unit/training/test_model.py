@@ -9,8 +9,9 @@ import torch
 from data.taxonomy import load_taxonomy
 from secondlook.errors import InputError
 from training.config import load_config
+from training.cues import UNSEEN_CUE_LOGIT, CueHead, cue_visibility
 from training.losses import multitask_loss
-from training.model import UNSEEN_CUE_LOGIT, CueHead, Reviewer, cue_visibility
+from training.model import Reviewer
 
 
 def _batch(n: int) -> dict[str, torch.Tensor]:
@@ -72,7 +73,7 @@ def test_frozen_levels_must_leave_something_to_train() -> None:
 
 
 def test_photo_evidence_odds_are_the_sum_of_the_cue_odds() -> None:
-    from training.model import evidence_logit
+    from training.cues import evidence_logit
 
     logits = torch.tensor([[-2.0, 0.5, -4.0], [-8.0, -8.0, -8.0], [-9.0, -12.0, -11.0]])
     odds = torch.exp(logits).sum(1)
@@ -86,7 +87,7 @@ def test_photo_evidence_odds_are_the_sum_of_the_cue_odds() -> None:
 
 
 def test_a_few_strong_cells_carry_a_cue_map_that_a_global_average_would_dilute() -> None:
-    from training.model import CUE_TOP_K, cue_logits
+    from training.cues import CUE_TOP_K, cue_logits
 
     maps = torch.full((1, 2, 14, 14), -6.0)
     maps[0, 1, 3:5, 9:11] = 6.0  # one wrong letter: 2 x 2 cells of a 14 x 14 map at stride 16
@@ -131,7 +132,7 @@ def test_the_cue_loss_trains_only_on_photos_whose_cues_are_known() -> None:
 
 def test_the_cue_region_maps_train_the_cue_head_and_not_the_shared_features() -> None:
     """The cell-level cue term must not reshape the features the recognition heads read."""
-    from training.model import CUE_MAPS
+    from training.cues import CUE_MAPS
 
     torch.manual_seed(0)
     model = Reviewer("mobilenetv3_small_050", seg_channels=16, frozen_levels=2).train()
