@@ -41,6 +41,7 @@ from serving.tasks import (
 from training.agreement import ITEMS_FILE
 from training.calibrate import evidence_ece, multiclass_ece
 from training.checkpoint import CHECKPOINT_FORMAT_VERSION, load_weights, read_metadata, specialist_views
+from training.config import ModelConfig
 from training.data import ItemBatchSampler, PhotoDataset, restrict_to_views
 from training.metrics import (
     accuracy,
@@ -52,7 +53,7 @@ from training.metrics import (
     macro_f1,
     photo_presence,
 )
-from training.model import Reviewer
+from training.model import Reviewer, build_reviewer
 from training.predict import MASK_TARGET, collect, gather
 
 # The figure each head is judged by, in the order tables show them:
@@ -127,15 +128,9 @@ def load_reviewer(checkpoint: Path) -> tuple[Reviewer, dict[str, Any]]:
             f"{checkpoint}: checkpoint format {metadata.get('format_version')!r}; this secondlook reads "
             f"format {CHECKPOINT_FORMAT_VERSION}: retrain it"
         )
-    model_config = metadata["config"]["model"]
-    model = Reviewer(
-        metadata["backbone"],
-        seg_channels=model_config["seg_channels"],
-        drop_rate=0.0,
-        frozen_levels=model_config.get("frozen_levels", 0),
-        cue_heads=model_config.get("cue_heads", "shared"),
-        view_branches=model_config.get("view_branches", False),
-    )
+    # Older checkpoints lack the newer settings (their defaults) and may name retired ones.
+    saved = {k: v for k, v in metadata["config"]["model"].items() if k in ModelConfig.model_fields}
+    model = build_reviewer(ModelConfig(**{**saved, "backbone": metadata["backbone"]}), inference=True)
     model.load_state_dict(load_weights(checkpoint))
     model.eval()
     return model, metadata

@@ -40,6 +40,7 @@ from torch.nn import functional as F
 from data.taxonomy import Taxonomy, load_taxonomy
 from secondlook.errors import InputError
 from serving.tasks import CAM_PREFIX, CLASSIFICATION_TASKS, CUES, DEFECTS, EVIDENCE, ORDINAL_TASK, VIEW
+from training.config import ModelConfig
 from training.cues import (
     CUE_HEADS,
     CUE_MAPS,
@@ -364,3 +365,18 @@ class Reviewer(nn.Module):
         if ROUTE in maps:
             out[ROUTER] = maps[ROUTE]
         return out
+
+
+def build_reviewer(config: ModelConfig, inference: bool = False) -> Reviewer:
+    """The reviewer `config` describes. For `inference` (a checkpoint's weights replace them),
+    no ImageNet weights are looked up and dropout is off."""
+    return Reviewer(
+        config.backbone,
+        pretrained=config.pretrained and not inference,
+        pretrained_path=config.pretrained_path,
+        drop_rate=0.0 if inference else config.drop_rate,
+        seg_channels=config.seg_channels,
+        frozen_levels=config.frozen_levels,
+        cue_heads=config.cue_heads,
+        view_branches=config.view_branches,
+    )

@@ -48,7 +48,7 @@ from training.distributed import Distributed, distributed_context, seed_everythi
 from training.evaluate import compute_metrics, headline, headline_table
 from training.head_fit import describe as describe_head_fits
 from training.losses import multitask_loss
-from training.model import Reviewer
+from training.model import Reviewer, build_reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
 from training.precision import mixed_precision
 from training.predict import collect, forward, to_device
@@ -76,19 +76,6 @@ def preprocess_spec(config: TrainConfig) -> PreprocessSpec:
             f"model.backbone {config.model.backbone}: its pretrained mean and std need three values (RGB)"
         )
     return PreprocessSpec(size=size, resize=resize, mean=mean, std=std)
-
-
-def build_model(config: TrainConfig) -> Reviewer:
-    return Reviewer(
-        config.model.backbone,
-        pretrained=config.model.pretrained,
-        pretrained_path=config.model.pretrained_path,
-        drop_rate=config.model.drop_rate,
-        seg_channels=config.model.seg_channels,
-        frozen_levels=config.model.frozen_levels,
-        cue_heads=config.model.cue_heads,
-        view_branches=config.model.view_branches,
-    )
 
 
 @dataclass
@@ -168,7 +155,7 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.world_size))
     spec = preprocess_spec(config)
     # The model first: missing ImageNet weights fail before any data is read.
-    model = build_model(config).to(device)
+    model = build_reviewer(config.model).to(device)
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     splits = load_splits(config.data)
