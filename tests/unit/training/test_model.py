@@ -166,9 +166,12 @@ def test_a_per_view_cue_head_reads_each_photo_with_the_head_of_its_view() -> Non
     mixed = head(maps, torch.tensor([0, 1, 0, 1]))
     torch.testing.assert_close(mixed[0::2], head(maps, stamp)[0::2])
     torch.testing.assert_close(mixed[1::2], head(maps, hardware)[1::2])
-    # Per-photo normalisation: a photo's maps do not depend on the rest of its batch.
-    head.train()
-    torch.testing.assert_close(head(maps, stamp)[:1], head([maps[0][:1]], stamp[:1]))
+    # A stronger response over the whole photo (a heavier font) moves its logits: the head
+    # normalises by batch statistics, not by the photo's own, which would divide it away.
+    with torch.no_grad():
+        head.lateral[0].bias.zero_()
+    stronger = head([maps[0] * 2], stamp)
+    assert (stronger[:, :2] - head(maps, stamp)[:, :2]).abs().amax() > 0.1
 
 
 def test_the_reviewer_reads_cues_by_the_labelled_view_in_training_and_the_predicted_one_after() -> None:
