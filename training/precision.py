@@ -70,6 +70,20 @@ def depthwise_in_float32(model: nn.Module, device_type: str = "cpu") -> Iterator
             del module.forward
 
 
+def describe_precision(device: torch.device, enabled: bool) -> str:
+    """One line for the training log: the precision a step runs in, and why when a CPU
+    trains in float32 although `enabled` asks for less (the demo's time budget assumes it)."""
+    dtype = autocast_dtype(device, enabled)
+    if dtype is not None:
+        return f"training in {str(dtype).removeprefix('torch.')} mixed precision on {device.type}"
+    if enabled and device.type == "cpu":
+        return (
+            "training in float32: this CPU has no native bfloat16 (AVX512-BF16 or AMX), so each "
+            "step takes about 2.5 times as long as on one that has it (README: What make demo does)"
+        )
+    return f"training in float32 on {device.type} (train.amp is off)"
+
+
 @contextmanager
 def mixed_precision(model: nn.Module, device: torch.device, enabled: bool) -> Iterator[None]:
     """Autocast for `model`'s forward pass on `device` (see the module docstring); float32

@@ -50,7 +50,7 @@ from training.head_fit import describe as describe_head_fits
 from training.losses import multitask_loss
 from training.model import Reviewer, build_reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
-from training.precision import mixed_precision
+from training.precision import describe_precision, mixed_precision
 from training.predict import collect, forward, to_device
 from training.progress import clock, epoch_line
 from training.refit import refit_heads
@@ -154,6 +154,8 @@ def setup(config: TrainConfig, world: Distributed, progress: bool, report: Repor
     if not cuda and world.world_size > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.world_size))
     spec = preprocess_spec(config)
+    if world.main:
+        report(f"{config.name}: {describe_precision(device, config.train.amp)}")
     # The model first: missing ImageNet weights fail before any data is read.
     model = build_reviewer(config.model).to(device)
     if config.train.channels_last:

@@ -144,6 +144,7 @@ def test_cached_frozen_features_train_and_report_every_epoch(
     )
     run_dir = train(config, progress=False, report=lines.append)
     text = "\n".join(lines)
+    assert lines[0].startswith("smoke: training in ")  # the precision, which sets the pace
     assert "frozen ImageNet features of the training photos cached" in text
     epochs = [i for i, line in enumerate(lines) if line.startswith("smoke epoch ")]
     assert len(epochs) == 2

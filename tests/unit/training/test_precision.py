@@ -9,7 +9,7 @@ from torch import nn
 
 from training import precision
 from training.model import Reviewer
-from training.precision import autocast_dtype, depthwise_in_float32, mixed_precision
+from training.precision import autocast_dtype, depthwise_in_float32, describe_precision, mixed_precision
 
 
 def test_depthwise_convolutions_run_in_float32_inside_a_bfloat16_region_and_only_there() -> None:
@@ -34,6 +34,16 @@ def test_the_lower_precision_follows_the_device_and_the_switch(monkeypatch: pyte
     assert autocast_dtype(cpu, enabled=True) == torch.bfloat16
     monkeypatch.setattr(precision, "cpu_bfloat16_native", lambda: False)
     assert autocast_dtype(cpu, enabled=True) is None  # emulated bfloat16 would be slower
+
+
+def test_the_training_log_says_which_precision_runs_and_why_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "cpu_bfloat16_native", lambda: True)
+    assert describe_precision(cpu, enabled=True) == "training in bfloat16 mixed precision on cpu"
+    assert "train.amp is off" in describe_precision(cpu, enabled=False)
+    monkeypatch.setattr(precision, "cpu_bfloat16_native", lambda: False)
+    slow = describe_precision(cpu, enabled=True)
+    assert slow.startswith("training in float32: this CPU has no native bfloat16") and "2.5 times" in slow
 
 
 def test_a_reviewer_step_in_bfloat16_gives_the_float32_outputs_within_its_precision(
