@@ -16,7 +16,7 @@ from serving.bundle import METADATA_KEY, MODEL_FILE, Bundle, BundleError, output
 from serving.bundle_metadata import BundleMetadata, metadata_sha256
 from serving.registry import RegistryError, list_bundles, promote, read_registry, resolve_bundle
 from training.evaluate import compute_metrics, predict_split
-from training.export import ExportError, export, sample_photos
+from training.export import PARITY_TOLERANCE, ExportError, export, relative_gap, sample_photos
 from training.quantize import QuantizationRefused, quantize
 
 pytestmark = pytest.mark.slow
@@ -91,6 +91,15 @@ def test_batch_is_really_dynamic_and_outputs_are_calibrated(bundle: Path, tiny_m
     alone = loaded.run(photos[:1])["evidence"]
     batched = loaded.run(photos)["evidence"][:1]
     assert np.allclose(alone, batched, atol=1e-5)
+
+
+def test_parity_allows_float32_rounding_of_large_outputs_and_nothing_more() -> None:
+    # A grade logit of 400 rounds to about 3e-5 in float32; two runtimes' kernels may land
+    # 1e-4 apart there, where a logit near 0 must still match to 1e-4.
+    large, small = np.array([400.0, -2.0]), np.array([0.5, -0.25])
+    assert relative_gap(large, large + np.array([1.5e-4, 0.0])) <= PARITY_TOLERANCE
+    assert relative_gap(small, small + np.array([1.5e-4, 0.0])) > PARITY_TOLERANCE
+    assert relative_gap(large, large + np.array([0.0, 3e-4])) > PARITY_TOLERANCE  # 1.5e-4 of 2
 
 
 def test_failed_export_leaves_nothing_behind(
