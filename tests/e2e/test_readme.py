@@ -179,7 +179,7 @@ def _wait_for(urls: list[str], server: subprocess.Popen, timeout: float = 180) -
             try:
                 if requests.get(url, timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting, or slow to answer
                 pass
             assert server.poll() is None, f"{url}: the server exited with {server.returncode}"
             assert time.monotonic() < deadline, f"{url} did not answer within {timeout} s"
