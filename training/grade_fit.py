@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from serving.condition import median_grade
 from serving.probabilities import ordinal_probabilities
 from serving.tasks import VIEW
+from training.convex_fit import minimise, standardised
 from training.losses import item_mean, ordinal_targets
 from training.model import OrdinalHead, Reviewer, weigh_by_view
 
@@ -92,25 +93,19 @@ def fit_ordinal_head(
     """Replace the head's weights and thresholds by the L2-penalised ordinal fit of (items, F)
     features, the last F columns of its input, to their grades; the columns before them get
     zero weight. Returns the fitted logits of the items."""
-    # A floor on the scale: an input that barely varies (a defect class a view never shows)
-    # must not get a huge weight from its noise.
-    mean, scale = features.mean(0), features.std(0).clamp(min=GRADE_FIT_MIN_SCALE)
-    x = (features - mean) / scale
+    # The floor on the scale: an input that barely varies (a defect class a view never shows).
+    x, mean, scale = standardised(features, GRADE_FIT_MIN_SCALE)
     target = ordinal_targets(grade, head.thresholds.numel())
     weight = torch.zeros(x.shape[1], requires_grad=True)
     thresholds = head.thresholds.detach().clone().requires_grad_(True)
-    optimiser = torch.optim.LBFGS(
-        [weight, thresholds], max_iter=GRADE_FIT_ITERATIONS, line_search_fn="strong_wolfe"
+    minimise(
+        [weight, thresholds],
+        lambda: (
+            F.binary_cross_entropy_with_logits((x @ weight)[:, None] + thresholds, target)
+            + l2 * (weight * weight).sum()
+        ),
+        GRADE_FIT_ITERATIONS,
     )
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        logits = (x @ weight)[:, None] + thresholds
-        loss = F.binary_cross_entropy_with_logits(logits, target) + l2 * (weight * weight).sum()
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
     leading = head.score.in_features - features.shape[1]
     with torch.no_grad():  # back to raw inputs: w.(x - mean)/scale + b, zero before them
         head.center.copy_(F.pad(mean, (leading, 0)))

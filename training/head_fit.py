@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from serving.tasks import CLASSIFICATION_TASKS
+from training.convex_fit import minimise, standardised
 from training.model import Reviewer
 
 HEAD_FIT_C = 0.1  # inverse L2 strength per photo, scikit-learn's convention
@@ -31,7 +32,7 @@ HEAD_FIT_ITERATIONS = 300
 # refit's weights grew with them, and onnxruntime's float32 rounding of the grade's logits then
 # failed the export's parity check (2e-3 against 1e-4, on the 14-item test benchmark).
 HEAD_FIT_MIN_PHOTOS = 100
-HEAD_FIT_MIN_SCALE = 1e-3  # a feature that barely varies must not get a huge weight from its noise
+HEAD_FIT_MIN_SCALE = 1e-3  # `standardised`'s floor on the scale of the pooled features
 
 
 @dataclass(frozen=True)
@@ -47,20 +48,15 @@ def fit_linear_head(
 ) -> None:
     """Replace `head`'s weights by the multinomial logistic regression of `features` (photos, F)
     on `labels` (photos,), penalised by |w|^2 / (2 c photos) on standardised features."""
-    mean, scale = features.mean(0), features.std(0).clamp(min=HEAD_FIT_MIN_SCALE)
-    x = (features - mean) / scale
+    x, mean, scale = standardised(features, HEAD_FIT_MIN_SCALE)
     weight = torch.zeros(head.out_features, x.shape[1], requires_grad=True)
     bias = torch.zeros(head.out_features, requires_grad=True)
     l2 = 1.0 / (2.0 * c * len(x))
-    optimiser = torch.optim.LBFGS([weight, bias], max_iter=HEAD_FIT_ITERATIONS, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = F.cross_entropy(x @ weight.T + bias, labels) + l2 * (weight * weight).sum()
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
+    minimise(
+        [weight, bias],
+        lambda: F.cross_entropy(x @ weight.T + bias, labels) + l2 * (weight * weight).sum(),
+        HEAD_FIT_ITERATIONS,
+    )
     with torch.no_grad():  # back to raw inputs: w.(x - mean)/scale + b
         raw = weight / scale
         head.weight.copy_(raw.to(head.weight))

@@ -1,0 +1,33 @@
+"""What every head refit shares: standardised inputs and L-BFGS run to convergence.
+
+Once training ends, the classification heads (`training.head_fit`) and the condition head
+(`training.grade_fit`) are refitted on fixed features, where the loss is convex. Both fit on
+standardised features and map the weights back to raw inputs afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+def standardised(features: torch.Tensor, min_scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(rows, F) features -> (standardised features, mean, scale). The floor on the scale keeps
+    a feature that barely varies from getting a huge weight from its noise."""
+    mean, scale = features.mean(0), features.std(0).clamp(min=min_scale)
+    return (features - mean) / scale, mean, scale
+
+
+def minimise(parameters: list[torch.Tensor], loss: Callable[[], torch.Tensor], iterations: int) -> None:
+    """Minimise `loss` over `parameters` (leaf tensors that require grad) with L-BFGS and a
+    strong-Wolfe line search, at most `iterations` steps."""
+    optimiser = torch.optim.LBFGS(parameters, max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        value = loss()
+        value.backward()
+        return value
+
+    optimiser.step(closure)
