@@ -12,6 +12,7 @@ import importlib
 import click
 
 from secondlook import __version__
+from secondlook.allocator import keep_freed_memory
 from secondlook.errors import SecondlookError
 
 # name -> ("module:attribute", one-line help shown by `secondlook --help`)
@@ -89,6 +90,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    keep_freed_memory()  # PyTorch on CPU runs up to 2.5 times as fast (secondlook.allocator)
     cli()
 
 
