@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from serving.bundle import DEFECT_THRESHOLD
 from serving.probabilities import ordinal_probabilities, sigmoid, softmax
 from serving.tasks import CLASSIFICATION_TASKS, DEFECTS, EVIDENCE, ORDINAL_TASK
+from training.convex_fit import minimise
 from training.metrics import binary_ece, expected_calibration_error, item_grade_logits_table, photo_presence
 from training.predict import MASK_TARGET
 
@@ -27,15 +28,7 @@ T_MIN, T_MAX = 0.05, 20.0
 
 def _fit(nll, steps: int = 200) -> float:
     log_t = torch.zeros((), requires_grad=True)
-    optimiser = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = nll(log_t.exp().clamp(T_MIN, T_MAX))
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
+    minimise([log_t], lambda: nll(log_t.exp().clamp(T_MIN, T_MAX)), steps, lr=0.1)
     return float(log_t.detach().exp().clamp(T_MIN, T_MAX))
 
 
