@@ -23,8 +23,14 @@ import click
     help="Override a config value, e.g. --set train.epochs=3 (repeatable).",
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last complete epoch.")
+@click.option(
+    "--finish",
+    is_flag=True,
+    help="With --resume: train no further; calibrate the best epoch so far and write the model "
+    "(a later --resume goes on training).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars (one line per stage and epoch stays).")
-def train(config_path: Path, overrides: tuple[str, ...], resume: bool, quiet: bool) -> None:
+def train(config_path: Path, overrides: tuple[str, ...], resume: bool, finish: bool, quiet: bool) -> None:
     """Train one reviewer: checkpoints, calibration and an MLflow run.
 
     Prints a line per stage and per epoch (loss, validation figures, ETA) and, at the end,
@@ -33,7 +39,7 @@ def train(config_path: Path, overrides: tuple[str, ...], resume: bool, quiet: bo
     from training.train import train as run_training
 
     config = load_config(config_path, list(overrides))
-    run_dir = run_training(config, resume=resume, progress=not quiet, report=click.echo)
+    run_dir = run_training(config, resume=resume, progress=not quiet, report=click.echo, finish_now=finish)
     click.echo(f"trained {config.name}: {run_dir / 'model.safetensors'}")
 
 
@@ -136,8 +142,19 @@ def curves(
     help="Folder for report.md, metrics.json and the plots.",
 )
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option(
+    "--intervals",
+    is_flag=True,
+    help="Also each figure's 95% confidence interval (bootstrap over items, 1,000 resamples).",
+)
 def evaluate(
-    checkpoint: Path | None, bundle: str | None, manifest: Path, split: str, out_dir: Path, workers: int
+    checkpoint: Path | None,
+    bundle: str | None,
+    manifest: Path,
+    split: str,
+    out_dir: Path,
+    workers: int,
+    intervals: bool,
 ) -> None:
     """Metrics, plots and a Markdown report of a trained reviewer (or its bundle) on one split."""
     if (checkpoint is None) == (bundle is None):
@@ -153,8 +170,8 @@ def evaluate(
     else:
         assert bundle is not None, "exactly one of --checkpoint and --bundle, checked above"
         model_path = resolve_bundle(bundle, load_settings().models_dir)
-    metrics = run_evaluation(model_path, manifest, split, out_dir, workers)
-    click.echo(headline_table(headline(metrics)))
+    metrics = run_evaluation(model_path, manifest, split, out_dir, workers, intervals)
+    click.echo(headline_table(headline(metrics), metrics.get("intervals")))
     item = metrics["authenticity_item"]
     click.echo(
         f"item authenticity accuracy {item['accuracy']:.3f} (AUC {item['roc_auc']:.3f}, n={item['n']}); "

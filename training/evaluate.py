@@ -83,10 +83,15 @@ def headline_keys() -> list[str]:
     return [key for key, _, _, _ in HEADLINE]
 
 
-def headline_table(figures: dict[str, float]) -> str:
-    """`headline`'s figures as a Markdown table, one row per head."""
-    rows = ["| head | figure |", "|---|---|"]
-    rows += [f"| {label} | {figures[key]:.3f} |" for key, label, _, _ in HEADLINE]
+def headline_table(figures: dict[str, float], intervals: dict[str, Any] | None = None) -> str:
+    """`headline`'s figures as a Markdown table, one row per head (with their 95% intervals)."""
+    if not intervals:
+        rows = ["| head | figure |", "|---|---|"]
+        return "\n".join(rows + [f"| {label} | {figures[key]:.3f} |" for key, label, _, _ in HEADLINE])
+    rows = ["| head | figure | 95% interval |", "|---|---|---|"]
+    for key, label, _, _ in HEADLINE:
+        low, high = intervals.get(key, (float("nan"), float("nan")))
+        rows.append(f"| {label} | {figures[key]:.3f} | {low:.3f}–{high:.3f} |")
     return "\n".join(rows)
 
 
@@ -209,10 +214,18 @@ def predict_split(
     return predictions, dataset, evaluated
 
 
-def evaluate(model_path: Path, manifest: Path, split: str, out_dir: Path, workers: int = 2) -> dict[str, Any]:
-    """Metrics, report, plots and the item table of a checkpoint or bundle on one split."""
+def evaluate(
+    model_path: Path, manifest: Path, split: str, out_dir: Path, workers: int = 2, intervals: bool = False
+) -> dict[str, Any]:
+    """Metrics, report, plots and the item table of a checkpoint or bundle on one split; with
+    `intervals`, each headline figure's 95% bootstrap interval over items (`training.intervals`)
+    under the key "intervals"."""
     predictions, dataset, evaluated = predict_split(model_path, manifest, split, workers)
     metrics = compute_metrics(predictions, dataset, evaluated.temperatures)
+    if intervals:
+        from training.intervals import headline_intervals
+
+        metrics["intervals"] = headline_intervals(predictions, dataset, evaluated.temperatures)
     write_report(metrics, predictions, dataset, evaluated, out_dir, split)
     item_table(predictions, dataset, evaluated.temperatures).to_csv(out_dir / ITEMS_FILE, index=False)
     return metrics

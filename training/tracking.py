@@ -71,6 +71,16 @@ def log_artifacts(config: TrainConfig, run_name: str, paths: list[Path]) -> str:
         return run.info.run_id
 
 
+def _run_exists(mlflow: Any, run_id: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
 class Tracker:
     def __init__(self, config: TrainConfig, run_dir: Path, enabled: bool, resume: bool) -> None:
         self.enabled = enabled
@@ -81,6 +91,8 @@ class Tracker:
         self.mlflow = mlflow = use_experiment(config)
         id_file = run_dir / "mlflow_run_id.txt"
         previous = id_file.read_text().strip() if resume and id_file.exists() else None
+        if previous is not None and not _run_exists(mlflow, previous):
+            previous = None  # resumed against another store (a new clone): a new run, not a crash
         run = mlflow.start_run(run_id=previous, run_name=None if previous else config.name)
         self.run_id = run.info.run_id
         run_dir.mkdir(parents=True, exist_ok=True)

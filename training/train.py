@@ -116,12 +116,20 @@ class Run:
 
 
 def train(
-    config: TrainConfig, resume: bool = False, progress: bool = True, report: Report | None = None
+    config: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    report: Report | None = None,
+    finish_now: bool = False,
 ) -> Path:
     """Train, calibrate and record one reviewer; returns the run folder (config.out_dir).
 
     `report` receives one line per stage and per epoch and the final table (default: print);
-    `progress` adds live progress bars."""
+    `progress` adds live progress bars. `finish_now` (with `resume`) trains no further epoch:
+    the best epoch so far is refitted, calibrated and written as the run's model, and the
+    checkpoints stay, so a later resume goes on training from the last one."""
+    if finish_now and not resume:
+        raise InputError("--finish continues an existing run: pass --resume as well")
     with distributed_context() as world:
         run = setup(config, world, progress, report or (lambda line: print(line, flush=True)))
         if resume:
@@ -135,8 +143,13 @@ def train(
         if world.main:
             run.run_dir.mkdir(parents=True, exist_ok=True)
             (run.run_dir / "config.yaml").write_text(config.to_yaml())
-        for epoch in range(run.start_epoch, config.train.epochs):
-            loss = train_one_epoch(run, epoch)
+        for epoch in range(run.start_epoch, 0 if finish_now else config.train.epochs):
+            try:
+                loss = train_one_epoch(run, epoch)
+            except KeyboardInterrupt:
+                done = f"epoch {epoch} is the last complete one" if epoch else "no epoch is complete yet"
+                run.report(f"{config.name}: interrupted in epoch {epoch + 1}; {done}: rerun with --resume")
+                raise
             if end_of_epoch(run, epoch, loss):
                 break
         if world.main:
@@ -236,6 +249,11 @@ def restore(run: Run) -> None:
     run.scheduler.load_state_dict(state["scheduler"])
     run.best_score, run.best_epoch, run.history = state["best_score"], state["best_epoch"], state["history"]
     run.start_epoch = last + 1
+    run.epochs_without_gain = last - run.best_epoch  # early stopping counts on where it was
+    run.report(
+        f"{run.config.name}: resumed after epoch {last + 1} of {run.config.train.epochs} "
+        f"(best so far: epoch {run.best_epoch + 1})"
+    )
 
 
 def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:

@@ -88,6 +88,7 @@ def test_evaluate_writes_report_metrics_and_plots(
             str(tmp_path / "eval"),
             "--workers",
             "0",
+            "--intervals",
         ],
         capture_output=True,
         text=True,
@@ -95,6 +96,12 @@ def test_evaluate_writes_report_metrics_and_plots(
     )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    from training.evaluate import headline
+
+    for key, figure in headline(metrics).items():  # each figure inside its bootstrap interval
+        low, high = metrics["intervals"][key]
+        assert math.isnan(figure) or low - 1e-9 <= figure <= high + 1e-9, (key, figure, low, high)
+    assert "95% interval" in result.stdout
     assert metrics["items"] == 14 and 0 <= metrics["authenticity_item"]["accuracy"] <= 1
     assert set(metrics["defects"]) <= {"scratch", "scuff", "stain", "tear", "tarnish"}
     assert metrics["cues"], "the per-cue error table must list the cues present"

@@ -1,0 +1,37 @@
+"""Bootstrap intervals over items: the weighted statistics equal the plain ones at unit weights,
+and resampling the items of a real evaluation brackets its figures."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.evaluate import roc_auc
+from training.intervals import WeightedAUC, _ratio, item_weights
+
+
+def test_weighted_auc_at_unit_weights_is_the_rank_sum_auc_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 20, 500) / 20  # many ties
+    labels = rng.random(500) < 0.4
+    assert np.isclose(WeightedAUC(scores, labels)(np.ones((1, 500)))[0], roc_auc(scores, labels))
+
+
+def test_weighting_a_sample_twice_is_duplicating_it() -> None:
+    rng = np.random.default_rng(1)
+    scores, labels = rng.random(60), rng.random(60) < 0.5
+    weights = rng.integers(0, 3, 60).astype(float)
+    duplicated = np.repeat(np.arange(60), weights.astype(int))
+    expected = roc_auc(scores[duplicated], labels[duplicated])
+    assert np.isclose(WeightedAUC(scores, labels)(weights[None])[0], expected)
+
+
+def test_a_share_is_weighted_by_item_not_by_photo() -> None:
+    item = np.array([0, 0, 0, 1])  # item 0 has three photos, all right; item 1 one, wrong
+    share = _ratio(np.array([1.0, 1, 1, 0]), np.ones(4), item, 2)
+    assert np.allclose(share(np.array([[1.0, 1.0], [0.0, 1.0], [2.0, 0.0]])), [0.75, 0.0, 1.0])
+
+
+def test_item_weights_draw_as_many_items_as_asked() -> None:
+    weights = item_weights(50, 7, seed=3)
+    assert weights.shape == (7, 50) and (weights.sum(1) == 50).all()
+    assert (item_weights(50, 4, seed=3, draw=300).sum(1) == 300).all()
