@@ -106,6 +106,8 @@ def verdict_metrics(table: pd.DataFrame) -> dict[str, Any]:
     decided = table[table["state"].isin(list(DECIDED))]
     wrong = int((decided["state"].map(DECIDED) != decided["label"].eq("counterfeit").astype(int)).sum())
     shares = table["state"].value_counts().reindex([s.value for s in VerdictState], fill_value=0) / n
+    counterfeits = table["label"].eq("counterfeit")
+    passed = int((counterfeits & table["state"].eq(VerdictState.AUTHENTIC.value)).sum())
     return {
         "items": n,
         "coverage": len(decided) / n,
@@ -113,6 +115,9 @@ def verdict_metrics(table: pd.DataFrame) -> dict[str, Any]:
         "error_upper_95": risk_upper_bound(wrong, len(decided)),
         "auto_decided": len(decided),
         "wrong": wrong,
+        # counterfeits the AI alone called authentic, of every counterfeit item
+        "counterfeit_passthrough": passed / int(counterfeits.sum()) if counterfeits.any() else None,
+        "counterfeit_passthrough_upper_95": risk_upper_bound(passed, int(counterfeits.sum())),
         "states": {state.lower(): float(share) for state, share in shares.items()},
     }
 

@@ -28,6 +28,26 @@ def git_sha() -> str:
         return "unknown"
 
 
+def describe_machine() -> str:
+    """The processor (or GPU) a run trained on, for model cards: timings compare only within one."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA), {os.cpu_count()} CPU cores"
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    simd = ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "no AVX2"
+    return f"{model}, {torch.get_num_threads()} threads ({simd})"
+
+
 def default_tracking_uri(root: Path = Path("mlruns")) -> str:
     """A local store in ./mlruns: an SQLite database (MLflow's file store is deprecated) plus artifacts."""
     root = root.resolve()

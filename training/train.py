@@ -54,7 +54,7 @@ from training.precision import describe_precision, mixed_precision
 from training.predict import collect, forward, to_device
 from training.progress import clock, epoch_line
 from training.refit import refit_heads
-from training.tracking import Tracker, file_sha256, git_sha, write_history
+from training.tracking import Tracker, describe_machine, file_sha256, git_sha, write_history
 from training.validation import validation_metrics
 
 Report = Callable[[str], None]
@@ -109,6 +109,7 @@ class Run:
     epochs_without_gain: int = 0
     started: float = field(default_factory=time.perf_counter)
     epochs_started: float | None = None  # when the first epoch of this process began (for the ETA)
+    wall_before: float = 0.0  # wall-clock seconds the run took before it was resumed
 
     @property
     def evaluated(self) -> torch.nn.Module:
@@ -249,6 +250,7 @@ def restore(run: Run) -> None:
     run.scheduler.load_state_dict(state["scheduler"])
     run.best_score, run.best_epoch, run.history = state["best_score"], state["best_epoch"], state["history"]
     run.start_epoch = last + 1
+    run.wall_before = float(run.history[-1]["wall_seconds"]) if run.history else 0.0
     run.epochs_without_gain = last - run.best_epoch  # early stopping counts on where it was
     run.report(
         f"{run.config.name}: resumed after epoch {last + 1} of {run.config.train.epochs} "
@@ -314,7 +316,7 @@ def end_of_epoch(run: Run, epoch: int, trained: dict[str, float]) -> bool:
         record = {
             "epoch": epoch,
             "photos_seen": seen_before + trained["photos"],
-            "wall_seconds": time.perf_counter() - run.started,
+            "wall_seconds": run.wall_before + time.perf_counter() - run.started,  # over every resume
             "train_loss": trained["train_loss"],
             "images_per_second": trained["images_per_second"],
             "lr": float(run.scheduler.get_last_lr()[0]),
@@ -393,6 +395,8 @@ def finish(run: Run) -> None:
         "mlflow_run_id": run.tracker.run_id if run.tracker else None,
         "git_sha": git_sha(),
         "data_manifest_sha256": file_sha256(Path(config.data.manifest)),
+        "machine": describe_machine(),
+        "wall_seconds": run.wall_before + time.perf_counter() - run.started,
     }
     final = run.run_dir / "model.safetensors"
     save_weights(final, model.state_dict(), metadata)

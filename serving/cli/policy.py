@@ -134,11 +134,13 @@ def evaluate_policy(
     current = load_policy(policy_path or load_settings().policy_path)
     panel = ReviewerPanel(_policy_bundles(current.reviewers, models), current)
     metrics = write_evaluation(verdict_table(panel, manifest, split, progress=not quiet), out)
-    error = metrics["error_auto_decided"]
+    error, passed = metrics["error_auto_decided"], metrics["counterfeit_passthrough"]
     click.echo(
         f"{metrics['items']} items of {manifest} ({split}): auto-decided {metrics['coverage']:.1%}, "
         f"error among them {'n/a' if error is None else f'{error:.2%}'} "
-        f"(95% upper bound {metrics['error_upper_95']:.2%})"
+        f"(95% upper bound {metrics['error_upper_95']:.2%}); counterfeits passed as authentic "
+        f"{'n/a' if passed is None else f'{passed:.2%}'} "
+        f"(95% upper bound {metrics['counterfeit_passthrough_upper_95']:.2%})"
     )
     click.echo("  " + ", ".join(f"{state} {share:.1%}" for state, share in metrics["states"].items()))
     click.echo(f"written: {out}")
