@@ -8,11 +8,13 @@ EXTRAS ?= dev,train,serve,distributed,experiments
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)-$(EXTRAS)
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo demo-verdicts test lint format clean
+.PHONY: help venv demo demo-verdicts demo-train champions test lint format clean
 
 help:
-	@echo "make demo           dvc repro (benchmark, two reviewers, export, policy), sample verdicts, then serve"
-	@echo "make demo-verdicts  the same without serving (stops after the printed verdicts)"
+	@echo "make demo           the shipped champions (models/) on a fresh benchmark: fitted policy, sample verdicts, then serve"
+	@echo "make demo-verdicts  the same without serving (stops after the printed verdicts and figures)"
+	@echo "make demo-train     the training pipeline in minutes (dvc repro: benchmark, two reviewers, export, policy)"
+	@echo "make champions      train the champions at length and ship them into models/ (hours; resumable)"
 	@echo "make test           run the test suite"
 	@echo "make lint           ruff check + format check, mypy (what CI checks besides the tests)"
 
@@ -29,13 +31,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The demo is the dvc pipeline (dvc.yaml, params.yaml): `dvc repro` reruns only what changed.
-# `make demo-verdicts` stops after printing sample verdicts; `make demo` then serves the API
-# and the web page on $(DEMO_HOST):$(DEMO_PORT).
+# `make demo` runs the shipped champions (models/, ARCHITECTURE.md §9) on a benchmark of
+# their own seed that nothing was fitted on: the policy is fitted on its val half, sample
+# verdicts are printed for its test half, then both champions' figures and the panel's.
+# `make demo` then serves the API and the web page on $(DEMO_HOST):$(DEMO_PORT).
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 DEMO_SAMPLES ?= 4
-DEMO_ENV := SECONDLOOK_POLICY_PATH=runs/policy/verdict.yaml SECONDLOOK_APPRAISER_SEES_SCORES=true
+DEMO_ITEMS ?= 600
+DEMO_SEED ?= 3703
+DEMO_DATA := data/demo-s$(DEMO_SEED)-n$(DEMO_ITEMS)
+DEMO_OUT := runs/demo
+DEMO_ENV := SECONDLOOK_POLICY_PATH=$(DEMO_OUT)/verdict.yaml SECONDLOOK_APPRAISER_SEES_SCORES=true
 
 demo: demo-verdicts
 	@echo
@@ -44,17 +51,46 @@ demo: demo-verdicts
 	@echo "Web page:  http://$(DEMO_HOST):$(DEMO_PORT)/   (API docs: http://$(DEMO_HOST):$(DEMO_PORT)/docs; Ctrl-C stops)"
 	$(DEMO_ENV) $(BIN)/secondlook serve --host $(DEMO_HOST) --port $(DEMO_PORT)
 
-demo-verdicts: venv
+$(DEMO_DATA)/manifest.csv: | venv
+	$(BIN)/secondlook data synth --out $(DEMO_DATA) --items $(DEMO_ITEMS) --seed $(DEMO_SEED) --splits 0,0.5,0.5 --quiet
+
+demo-verdicts: venv $(DEMO_DATA)/manifest.csv
+	@$(BIN)/secondlook models list
+	$(BIN)/secondlook policy fit --data $(DEMO_DATA)/manifest.csv --split val --target-error 0.01 \
+		--policy configs/verdict.yaml --out $(DEMO_OUT)/verdict.yaml
+	@echo
+	@echo "Verdicts of the shipped champions for $(DEMO_SAMPLES) test items of $(DEMO_DATA) (policy $(DEMO_OUT)/verdict.yaml):"
+	@$(DEMO_ENV) $(BIN)/secondlook appraise --manifest $(DEMO_DATA)/manifest.csv --split test --limit $(DEMO_SAMPLES)
+	@echo
+	$(BIN)/secondlook policy evaluate --data $(DEMO_DATA)/manifest.csv --split test --quiet \
+		--policy $(DEMO_OUT)/verdict.yaml --out $(DEMO_OUT)/verdicts
+	$(BIN)/secondlook evaluate --bundle reviewer_a@champion --data $(DEMO_DATA)/manifest.csv --split test \
+		--out $(DEMO_OUT)/eval/reviewer_a
+	$(BIN)/secondlook evaluate --bundle reviewer_b@champion --data $(DEMO_DATA)/manifest.csv --split test \
+		--out $(DEMO_OUT)/eval/reviewer_b
+	@echo
+	@echo "Cards (figures on 2,000 held-out items, with 95% intervals): models/reviewer_a/*/card.md, models/reviewer_b/*/card.md"
+	@echo "Reports on this benchmark: $(DEMO_OUT)/eval/reviewer_*/report.md; verdicts: $(DEMO_OUT)/verdicts/metrics.json"
+
+# The training pipeline behind the champions, sized for minutes: `dvc repro` (dvc.yaml,
+# params.yaml) renders the demo benchmark, trains both reviewers, exports, fits the policy and
+# scores the test split; it reruns only what changed. Its bundles are models/reviewer_*/demo.
+TRAIN_ENV := SECONDLOOK_POLICY_PATH=runs/policy/verdict.yaml SECONDLOOK_APPRAISER_SEES_SCORES=true \
+	SECONDLOOK_REVIEWERS='{"reviewer_a": "reviewer_a/demo", "reviewer_b": "reviewer_b/demo"}'
+
+demo-train: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
-	$(BIN)/secondlook models promote reviewer_a demo --alias champion
-	$(BIN)/secondlook models promote reviewer_b demo --alias champion
 	@echo
 	@echo "Benchmark: data/synth/ (contact sheet: secondlook data preview data/synth/manifest.csv --out preview.png)"
 	@echo "Reports:   runs/eval/reviewer_a/report.md, runs/eval/reviewer_b/report.md; verdicts: runs/verdicts/metrics.json"
 	@echo "MLflow:    $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
 	@echo
-	@echo "Verdicts for $(DEMO_SAMPLES) items of the benchmark's test split (fitted policy runs/policy/verdict.yaml):"
-	@$(DEMO_ENV) $(BIN)/secondlook appraise --manifest data/synth/manifest.csv --split test --limit $(DEMO_SAMPLES)
+	@echo "Verdicts of the freshly trained reviewers for $(DEMO_SAMPLES) items of the benchmark's test split (policy runs/policy/verdict.yaml):"
+	@$(TRAIN_ENV) $(BIN)/secondlook appraise --manifest data/synth/manifest.csv --split test --limit $(DEMO_SAMPLES)
+
+# Hours on a 2-core CPU, minutes on a GPU; run it again after an interruption (scripts/champions).
+champions: venv
+	scripts/champions
 
 test: venv
 	@scripts/system-packages || true

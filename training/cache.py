@@ -37,6 +37,7 @@ from training.data import ItemBatchSampler, PhotoDataset
 from training.model import Reviewer
 from training.precision import autocast_dtype
 from training.predict import FROZEN_PREFIX
+from training.progress import Milestones
 
 CACHE_FORMAT = 1
 FINGERPRINT_FILE = "fingerprint.json"
@@ -202,9 +203,21 @@ def photo_batches(
         folder = Path(config.out_dir) / "features" / role
         expected = fingerprint(config, dataset, device)
         size = dataset.spec.size
-        photos = open_cache(folder, expected, (size, size)) or cache_frozen_features(
-            model, dataset, device, folder, expected, workers=config.data.workers, amp=config.train.amp
-        )
+        photos = open_cache(folder, expected, (size, size))
+        if photos is None:
+            milestones = Milestones(
+                f"{config.name}: caching the {role} photos", len(dataset), "photos", report
+            )
+            photos = cache_frozen_features(
+                model,
+                dataset,
+                device,
+                folder,
+                expected,
+                workers=config.data.workers,
+                on_batch=lambda done, total: milestones.update(done),
+                amp=config.train.amp,
+            )
         report(
             f"{config.name}: frozen ImageNet features of the {role} photos cached: "
             + describe(photos, folder)

@@ -1,7 +1,11 @@
 """The lines a training run reports as it goes: one per epoch (loss, validation figures, speed,
-ETA), and durations as a clock (`12s`, `3m05s`)."""
+ETA), milestones inside long stages (every tenth of an epoch or of the caching pass, so that a
+log of a run of hours says how far it is), and durations as a clock (`12s`, `3m05s`)."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 from training.evaluate import headline_keys
 
@@ -22,3 +26,27 @@ def epoch_line(
         f"val {shown}; {trained['seconds']:.0f} s ({trained['images_per_second']:.0f} photos/s), "
         f"ETA {clock(remaining)}"
     )
+
+
+class Milestones:
+    """Reports `done of total` each time another tenth is passed, with the stage's speed and ETA:
+    what a log shows between two epoch lines of a long run (the progress bar is off there)."""
+
+    def __init__(
+        self, label: str, total: int, unit: str, report: Callable[[str], None], parts: int = 10
+    ) -> None:
+        self.label, self.total, self.unit, self.report, self.parts = label, total, unit, report, parts
+        self.started = time.perf_counter()
+        self.passed = 0
+
+    def update(self, done: int) -> None:
+        part = done * self.parts // max(self.total, 1)
+        if part <= self.passed or done >= self.total:
+            return
+        self.passed = part
+        elapsed = time.perf_counter() - self.started
+        left = elapsed * (self.total - done) / max(done, 1)
+        self.report(
+            f"{self.label}: {done:,} of {self.total:,} {self.unit} ({done / self.total:.0%}), "
+            f"{done / max(elapsed, 1e-9):.1f} {self.unit}/s, ETA {clock(left)}"
+        )

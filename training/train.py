@@ -52,7 +52,7 @@ from training.model import Reviewer, build_reviewer
 from training.optim import class_weights_for, lr_lambda, parameter_groups
 from training.precision import describe_precision, mixed_precision
 from training.predict import collect, forward, to_device
-from training.progress import clock, epoch_line
+from training.progress import Milestones, clock, epoch_line
 from training.refit import refit_heads
 from training.tracking import Tracker, describe_machine, file_sha256, git_sha, write_history
 from training.validation import validation_metrics
@@ -275,6 +275,10 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
         disable=not (run.progress and world.main),
         leave=False,
     )
+    quiet = (lambda line: None) if run.progress else run.report  # a log gets a line each tenth
+    milestones = Milestones(
+        f"{config.name} epoch {epoch + 1}/{config.train.epochs}", run.steps_per_epoch, "steps", quiet
+    )
     for step, batch in enumerate(run.train_batches):
         if step >= run.steps_per_epoch:
             break
@@ -296,6 +300,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
         }
         bar.set_postfix(loss=f"{running['loss']:.3f}")
         bar.update(1)
+        milestones.update(step + 1)
     bar.close()
     elapsed = time.perf_counter() - started
     return {

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_project")]
 STATES = "AUTHENTIC|COUNTERFEIT|REFER_TO_EXPERT|UNABLE_TO_VERIFY"
 
 
-def test_make_demo_verdicts_runs_the_pipeline_and_prints_verdicts(demo_project):
+def test_make_demo_train_runs_the_pipeline_and_prints_verdicts(demo_project):
     project, output = demo_project
     printed = re.findall(rf"^(\S+) \(truth: (authentic|counterfeit)\): ({STATES})", output, re.MULTILINE)
     verdicts = (project / "runs/verdicts/items.csv").read_text().splitlines()[1:]
@@ -32,8 +32,36 @@ def test_make_demo_verdicts_runs_the_pipeline_and_prints_verdicts(demo_project):
     assert sum(metrics["states"].values()) == pytest.approx(1.0)
     policy = yaml.safe_load((project / "runs/policy/verdict.yaml").read_text())
     assert policy["fitted"]["data"]["split"] == "val"
-    registry = json.loads((project / "models/registry.json").read_text())
-    assert "champion" in json.dumps(registry)
+    for name in ("reviewer_a", "reviewer_b"):  # its own bundles; the shipped champions stay as they are
+        assert (project / "models" / name / "demo" / "model.onnx").is_file()
+    assert run(["git", "status", "--porcelain", "models"], project).stdout == ""
+
+
+def test_make_demo_verdicts_runs_the_shipped_champions_on_a_fresh_benchmark(demo_project):
+    """No training: the champions of models/ on a benchmark of their own seed (tiny here)."""
+    project, _ = demo_project
+    result = run(
+        ["make", "-o", "venv", "demo-verdicts", f"VENV={VENV}", "DEMO_ITEMS=24"], project, timeout=900
+    )
+    output = result.stdout
+    printed = re.findall(rf"^(\S+) \(truth: (authentic|counterfeit)\): ({STATES})", output, re.MULTILINE)
+    assert len(printed) == 4, output[-3000:]
+    benchmark = json.loads((project / "data/demo-s3703-n24/benchmark.json").read_text())
+    assert benchmark["config"]["seed"] == 3703 and benchmark["split_items"]["train"] == 0
+    policy = yaml.safe_load((project / "runs/demo/verdict.yaml").read_text())
+    assert policy["fitted"]["data"]["split"] == "val"
+    assert {Path(m["bundle"]).parent.name for m in policy["fitted"]["models"].values()} == {
+        "reviewer_a",
+        "reviewer_b",
+    }
+    assert all(Path(m["bundle"]).name != "demo" for m in policy["fitted"]["models"].values())
+    metrics = json.loads((project / "runs/demo/verdicts/metrics.json").read_text())
+    assert metrics["items"] == benchmark["split_items"]["test"]
+    for name in ("reviewer_a", "reviewer_b"):
+        assert (
+            json.loads((project / f"runs/demo/eval/{name}/metrics.json").read_text())["items"]
+            == metrics["items"]
+        )
 
 
 def test_second_repro_does_nothing(demo_project):
@@ -69,11 +97,12 @@ def test_exp_run_with_a_changed_parameter_reruns_only_what_it_affects(demo_proje
 
 
 def test_make_demo_serves_the_web_page(demo_project):
-    """The second `make demo` (nothing to rebuild) serves the page and prints its URL and a key."""
+    """`make demo` (the champions' verdicts again, the benchmark kept) serves the page and prints its URL
+    and a key."""
     project, _ = demo_project
     port = free_port()
     server = subprocess.Popen(
-        ["make", "-o", "venv", "demo", f"VENV={VENV}", f"DEMO_PORT={port}"],
+        ["make", "-o", "venv", "demo", f"VENV={VENV}", f"DEMO_PORT={port}", "DEMO_ITEMS=24"],
         cwd=project,
         env=project_env(),
         stdout=subprocess.PIPE,

@@ -4,6 +4,7 @@ feature cache on disk, finished early and then trained on."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def test_ctrl_c_then_resume_reuses_the_feature_cache_and_finishes(
     deadline = time.monotonic() + 300
     for line in process.stdout:  # Ctrl-C as soon as the first epoch is on disk
         lines.append(line)
-        if line.startswith("smoke epoch 1/3"):
+        if line.startswith("smoke epoch 1/3: loss"):
             process.send_signal(signal.SIGINT)
             break
         assert time.monotonic() < deadline, "".join(lines)
@@ -56,6 +57,9 @@ def test_ctrl_c_then_resume_reuses_the_feature_cache_and_finishes(
     assert latest_epoch(Path(config.out_dir)) in (0, 1), output  # epoch 2 may have ended before the signal
     assert not (Path(config.out_dir) / "model.safetensors").exists()
     assert "Traceback" not in output
+    # a log of hours says how far it is: milestones within the caching pass and each epoch
+    assert re.search(r"caching the training photos: \d+ of \d+ photos \(\d+%\), [\d.]+ photos/s, ETA", output)
+    assert re.search(r"^smoke epoch 1/3: \d+ of \d+ steps \(\d+%\)", output, re.MULTILINE), output
     cached = Path(config.out_dir) / "features" / "training"
     assert (cached / "fingerprint.json").exists()
     assert not [p for p in cached.parent.iterdir() if p.name.startswith(".")]  # no partial cache left
