@@ -111,6 +111,41 @@ def training_record(run_dir: Path, config_path: Path) -> dict[str, Any]:
     }
 
 
+def majority_baselines(train_manifest: Path, heldout_manifest: Path) -> dict[str, float]:
+    """Each headline figure of the trivial reviewer that always answers the training split's most
+    common class (the most common item grade for condition; a constant score for the AUCs),
+    on the held-out items: the baseline every champion must clearly beat."""
+    import numpy as np
+    import pandas as pd
+
+    from data.manifest import read_manifest
+    from data.taxonomy import load_taxonomy
+    from serving.tasks import CLASSIFICATION_TASKS
+    from training.targets import build_targets
+
+    taxonomy = load_taxonomy()
+    train = read_manifest(train_manifest)
+    train = train[train["split"] == "train"]
+    heldout = read_manifest(heldout_manifest)
+    fitted, scored = build_targets(train, taxonomy), build_targets(heldout, taxonomy)
+    figures = {}
+    for task in CLASSIFICATION_TASKS:
+        known = fitted.classes[task][fitted.classes[task] >= 0]
+        majority = np.bincount(known).argmax()
+        labels = scored.classes[task][scored.classes[task] >= 0]
+        figures[task] = float((labels == majority).mean())
+    grade_of = {
+        "train": pd.Series(fitted.condition).groupby(train["item_id"].to_numpy()).max(),
+        "heldout": pd.Series(scored.condition).groupby(heldout["item_id"].to_numpy()).max(),
+    }
+    grades = grade_of["heldout"][grade_of["heldout"] >= 0].to_numpy()
+    best = grade_of["train"][grade_of["train"] >= 0].mode().iloc[0]
+    figures["condition"] = float((grades == best).mean())
+    figures["condition_within_one"] = float((np.abs(grades - best) <= 1).mean())
+    figures.update({key: 0.5 for key in ("defects_auroc", "evidence", "item_auc")})
+    return figures
+
+
 def heldout_record(eval_dir: Path, seed: int) -> dict[str, Any]:
     from training.evaluate import headline
 
@@ -128,13 +163,15 @@ def card_text(record: ChampionRecord, export_card: str) -> str:
     """The human card: held-out figures first, then the panel, training and the export's card."""
     held, train = record.heldout, record.training
     data = train["data"]
-    rows = ["| head | figure | 95% interval | target |", "|---|---|---|---|"]
+    rows = ["| head | figure | 95% interval | target | majority class |", "|---|---|---|---|---|"]
+    majority = held.get("majority_class", {})
     for key, label, _, _ in HEADLINE:
         if key not in held["figures"]:
             continue
         low, high = held["intervals"].get(key, (float("nan"), float("nan")))
         target = f"≥ {TARGETS[key]:.2f}" if key in TARGETS else ""
-        rows.append(f"| {label} | {held['figures'][key]:.3f} | {low:.3f}–{high:.3f} | {target} |")
+        trivial = f"{majority[key]:.3f}" if key in majority else ""
+        rows.append(f"| {label} | {held['figures'][key]:.3f} | {low:.3f}–{high:.3f} | {target} | {trivial} |")
     panel = record.panel
     wall = train.get("wall_seconds")
     lines = [
@@ -147,7 +184,8 @@ def card_text(record: ChampionRecord, export_card: str) -> str:
         f"## Figures on held-out items (seed {held['seed']}: {held['items']:,} items, "
         f"{held['photos']:,} photos)",
         "",
-        "Intervals: percentile bootstrap over items (1,000 resamples; an item's photos resampled together).",
+        "Intervals: percentile bootstrap over items (1,000 resamples; an item's photos resampled together). "
+        "Majority class: always the training split's most common class (grade), a constant score for AUCs.",
         f"Command: `secondlook evaluate --bundle models/{record.name}/{record.version} --data BENCHMARK "
         "--split test --intervals`, BENCHMARK rendered by `secondlook data synth --items 2000 "
         f"--seed {held['seed']} --splits 0,0,1`.",
@@ -201,8 +239,35 @@ def card_text(record: ChampionRecord, export_card: str) -> str:
     return "\n".join(lines)
 
 
+def learning_curves(names: list[str], work: Path) -> str:
+    """Both champions' validation figures per epoch (their runs' history.csv) as the curves
+    plot and summary of `secondlook curves`: what more epochs would buy."""
+    import pandas as pd
+
+    from training.config import load_config
+    from training.curves import PLOT_FILE, plot_curves, summary
+    from training.data import load_splits
+    from training.train import HISTORY_FILE
+
+    parts = []
+    for name in names:
+        config = load_config(Path(f"configs/train/{name}_champion.yaml"))
+        items = load_splits(config.data).train["item_id"].nunique()
+        history = pd.read_csv(Path(config.out_dir) / HISTORY_FILE)
+        parts.append(history.assign(series=name, benchmark=name, train_items=items))
+    frame = pd.concat(parts, ignore_index=True)
+    plot_curves(frame, work / PLOT_FILE)
+    return summary(frame)
+
+
 def ship(
-    names: list[str], version: str, work: Path, models: Path, policy_seed: int, test_seed: int
+    names: list[str],
+    version: str,
+    work: Path,
+    models: Path,
+    policy_seed: int,
+    test_seed: int,
+    test_manifest: Path,
 ) -> list[Path]:
     """Copy each exported bundle of `work` into `models`, with its record and card, replacing
     older versions; ship the fitted policy; promote each to champion."""
@@ -223,6 +288,8 @@ def ship(
         "target_error": fitted.get("target_error"),
     }
     shipped = []
+    train_manifest = Path("data/synth_champion/manifest.csv")
+    baselines = majority_baselines(train_manifest, test_manifest)
     for name in names:
         source = work / "bundles" / name / version
         target = models / name / version
@@ -232,7 +299,7 @@ def ship(
             training=training_record(
                 Path(f"runs/{name}_champion"), Path(f"configs/train/{name}_champion.yaml")
             ),
-            heldout=heldout_record(work / "eval" / name, test_seed),
+            heldout={**heldout_record(work / "eval" / name, test_seed), "majority_class": baselines},
             panel=panel,
             agreement=agreement,
         )
@@ -247,6 +314,7 @@ def ship(
         promote(name, version, "champion", models)
         shipped.append(target)
     shutil.copy2(work / POLICY_FILE, models / POLICY_FILE)
+    (work / "curves.md").write_text(learning_curves(names, work))
     return shipped
 
 
@@ -258,8 +326,12 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--policy-seed", type=int, required=True)
     parser.add_argument("--test-seed", type=int, required=True)
+    parser.add_argument("--test-manifest", type=Path, required=True)
     args = parser.parse_args()
-    for path in ship(args.names, args.version, args.work, args.models, args.policy_seed, args.test_seed):
+    shipped = ship(
+        args.names, args.version, args.work, args.models, args.policy_seed, args.test_seed, args.test_manifest
+    )
+    for path in shipped:
         print(f"shipped: {path}")
 
 

@@ -68,6 +68,6 @@ def test_a_figure_the_render_did_not_measure_fails() -> None:
 def test_the_card_leads_with_held_out_figures_and_says_how_it_was_trained() -> None:
     text = card_text(_record(), "# Model card: reviewer_a 2026-12-07\n\ncalibration table")
     assert text.startswith("# Champion: reviewer_a 2026-12-07")
-    assert "| view | 0.999 | 0.998–1.000 | ≥ 0.99 |" in text
+    assert "| view | 0.999 | 0.998–1.000 | ≥ 0.99 |  |" in text
     assert "seed 37, 10,000 `standard` items at 256 px, of which 9,814 training items" in text
     assert "wall time 1 h 30 min" in text and "## Export card: reviewer_a" in text
