@@ -47,21 +47,12 @@ def test_make_demo_verdicts_runs_the_shipped_champions_on_a_fresh_benchmark(demo
     printed = re.findall(rf"^(\S+) \(truth: (authentic|counterfeit)\): ({STATES})", output, re.MULTILINE)
     assert len(printed) == 4, output[-3000:]
     benchmark = json.loads((project / "data/demo-s3703-n24/benchmark.json").read_text())
-    assert benchmark["config"]["seed"] == 3703 and benchmark["split_items"]["train"] == 0
-    policy = yaml.safe_load((project / "runs/demo/verdict.yaml").read_text())
-    assert policy["fitted"]["data"]["split"] == "val"
-    assert {Path(m["bundle"]).parent.name for m in policy["fitted"]["models"].values()} == {
-        "reviewer_a",
-        "reviewer_b",
-    }
-    assert all(Path(m["bundle"]).name != "demo" for m in policy["fitted"]["models"].values())
+    assert benchmark["config"]["seed"] == 3703 and benchmark["split_items"]["test"] == 24
+    assert "(policy models/policy.yaml)" in output
     metrics = json.loads((project / "runs/demo/verdicts/metrics.json").read_text())
-    assert metrics["items"] == benchmark["split_items"]["test"]
+    assert metrics["items"] == 24 and sum(metrics["states"].values()) == pytest.approx(1.0)
     for name in ("reviewer_a", "reviewer_b"):
-        assert (
-            json.loads((project / f"runs/demo/eval/{name}/metrics.json").read_text())["items"]
-            == metrics["items"]
-        )
+        assert json.loads((project / f"runs/demo/eval/{name}/metrics.json").read_text())["items"] == 24
 
 
 def test_second_repro_does_nothing(demo_project):
