@@ -37,18 +37,18 @@ def test_bad_value_and_bad_override_are_named() -> None:
 
 
 def test_shipped_configs_load() -> None:
-    for name in ("smoke", "reviewer_a", "reviewer_b", "reviewer_a_full", "reviewer_b_full"):
+    for name in ("smoke", "reviewer_a", "reviewer_b", "reviewer_a_champion", "reviewer_b_champion"):
         config = load_config(f"configs/train/{name}.yaml")
         assert config.name == name
 
 
-def test_reviewer_configs_differ_in_backbone_seed_and_split_and_full_profiles_in_size() -> None:
-    for suffix in ("", "_full"):
+def test_reviewer_configs_differ_in_backbone_seed_and_split() -> None:
+    for suffix in ("", "_champion"):
         a = load_config(f"configs/train/reviewer_a{suffix}.yaml")
         b = load_config(f"configs/train/reviewer_b{suffix}.yaml")
         assert a.model.backbone != b.model.backbone
-        # The demo runs both at 224 px to fit its 2-core budget; the full profiles at their native sizes.
-        assert (a.preprocess.size != b.preprocess.size) == (suffix == "_full")
+        # The demo runs both at 224 px to fit its 2-core budget; the champions at the photos' 256 px.
+        assert a.preprocess.size == b.preprocess.size == (256 if suffix else 224)
         assert a.seed != b.seed and a.data.split_seed != b.data.split_seed
         assert a.model.pretrained and b.model.pretrained  # both start from ImageNet weights
 
