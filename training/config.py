@@ -84,6 +84,8 @@ class TrainLoopConfig(_Section):
     amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on a CPU with it (training/precision.py)
     channels_last: bool = True
     max_steps_per_epoch: int | None = Field(default=None, ge=1)  # for smoke tests
+    # The heads refitted after training (training.refit) read at most this many training items.
+    refit_items: int = Field(default=3000, ge=1)
 
 
 class LossWeights(_Section):

@@ -15,6 +15,7 @@ interrupted run resumed with `resume=True` ends on the same weights as an uninte
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -370,7 +371,13 @@ def finish(run: Run) -> None:
     config, model = run.config, run.model
     weights, ema_weights, _ = epoch_paths(run.run_dir, run.best_epoch)
     model.load_state_dict(load_weights(ema_weights if run.ema is not None else weights))
-    refits = refit_heads(model, run.train_batches, run.device, config.train.channels_last)
+    # A random sample of at most `refit_items` training items (the last epoch's shuffled order):
+    # the refitted heads are linear on fixed features, which a few thousand items pin down, and a
+    # pass over all 10,000 items of a long run would take half an hour on 2 cores.
+    batches = math.ceil(config.train.refit_items / config.train.batch_items)
+    refits = refit_heads(
+        model, itertools.islice(run.train_batches, batches), run.device, config.train.channels_last
+    )
     head_fits, grade_fit = refits.heads, refits.grade
     if head_fits:
         run.report(f"{config.name}: {describe_head_fits(head_fits)}")
