@@ -66,12 +66,13 @@ class BenchContext:
         models_dir: Path | None,
         settings: BenchSettings,
     ) -> BenchContext:
-        """Defaults: the demo's benchmark, champions and training runs (`make demo-verdicts`)."""
+        """Defaults: the benchmark and training runs of `make demo-train` and the champions' bundles
+        (pair a bundle with its own checkpoint: `--bundle NAME=NAME/demo`)."""
         from serving.registry import resolve_bundle
         from serving.settings import load_settings
 
         models_dir = models_dir if models_dir is not None else load_settings().models_dir
-        hint = "run `make demo-verdicts` first, or give --manifest/--bundle/--checkpoint"
+        hint = "run `make demo-train` first, or give --manifest/--bundle/--checkpoint"
         if not manifest.is_file():
             raise MissingInput(f"no benchmark manifest at {manifest}: {hint}")
         resolved, weights = {}, {}

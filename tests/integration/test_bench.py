@@ -64,4 +64,4 @@ def test_quick_run_of_every_scenario_writes_tables_and_json(deployment, smoke_ru
 def test_missing_demo_artifacts_is_one_line(tmp_path):
     result = _bench("rescore", "--quick", "--out", str(tmp_path / "b"), cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "run `make demo-verdicts` first" in result.stderr and result.stderr.count("\n") == 1
+    assert "run `make demo-train` first" in result.stderr and result.stderr.count("\n") == 1
