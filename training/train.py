@@ -145,6 +145,10 @@ def train(
         if world.main:
             run.run_dir.mkdir(parents=True, exist_ok=True)
             (run.run_dir / "config.yaml").write_text(config.to_yaml())
+        patience = config.train.early_stopping_patience
+        if resume and patience and run.epochs_without_gain >= patience:
+            finish_now = True  # early stopping had ended the run: nothing more to train
+            run.report(f"{config.name}: early stopping had ended this run; calibrating its best epoch again")
         for epoch in range(run.start_epoch, 0 if finish_now else config.train.epochs):
             try:
                 loss = train_one_epoch(run, epoch)
