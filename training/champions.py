@@ -177,9 +177,11 @@ def card_text(record: ChampionRecord, export_card: str) -> str:
     lines = [
         f"# Champion: {record.name} {record.version}",
         "",
-        f"The `{record.name}@champion` that `make demo`, the API and batch re-scoring use. Trained at "
-        f"length on {data['train_items']:,} rendered items; figures below come from a benchmark of "
-        f"seed {held['seed']}, which neither its training, its validation nor the policy fit used.",
+        f"The `{record.name}@champion` that `make demo`, the API and batch re-scoring use, trained on "
+        f"the {data['train_items']:,} training items of a {data['items']:,}-item benchmark (best epoch "
+        f"{train['best_epoch']} of {train['epochs_planned']} planned); figures below come from a "
+        f"benchmark of seed {held['seed']}, which neither its training, its validation nor the policy "
+        "fit used.",
         "",
         f"## Figures on held-out items (seed {held['seed']}: {held['items']:,} items, "
         f"{held['photos']:,} photos)",
