@@ -61,8 +61,10 @@ def _ratio(hits: np.ndarray, counts: np.ndarray, item: np.ndarray, items: int) -
 
 
 def _auc(scores: np.ndarray, labels: np.ndarray, item: np.ndarray) -> Statistic:
+    """AUC over samples weighted by their item's weight, one resample at a time (a (resamples,
+    samples) matrix of 200,000 defect-map cells would take 1.6 GB)."""
     auc = WeightedAUC(scores, labels)
-    return lambda weights: auc(weights[:, item])
+    return lambda weights: np.concatenate([auc(row[item][None]) for row in weights])
 
 
 def headline_statistics(
@@ -84,8 +86,8 @@ def headline_statistics(
         stats[task] = _ratio(hits.astype(float), known.astype(float), codes, items)
 
     logits, grades = item_grade_logits_table(predictions, dataset)
-    graded = [i for i in pd.unique(item_ids) if t.condition[item_ids == i].max() >= 0]
-    graded_codes = pd.Index(uniques).get_indexer(graded)
+    grade_of_item = pd.Series(t.condition).groupby(codes, sort=False).max()  # the table's item order
+    graded_codes = grade_of_item.index[grade_of_item.to_numpy() >= 0].to_numpy()
     predicted_grade = median_grade(ordinal_probabilities(logits, temperatures.get(ORDINAL_TASK, 1.0)))
     ones = np.ones(len(grades))
     stats["condition"] = _ratio((predicted_grade == grades).astype(float), ones, graded_codes, items)
