@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -153,8 +154,11 @@ def test_cached_frozen_features_train_and_report_every_epoch(
     text = "\n".join(lines)
     assert lines[0].startswith("smoke: training in ")  # the precision, which sets the pace
     assert "frozen ImageNet features of the training photos cached" in text
-    epochs = [i for i, line in enumerate(lines) if line.startswith("smoke epoch ")]
+    # One line per epoch; between them, a quiet run's milestones say how far the epoch is.
+    epochs = [i for i, line in enumerate(lines) if re.match(r"smoke epoch \d+/2: loss ", line)]
     assert len(epochs) == 2
+    milestones = [line for line in lines if re.match(r"smoke epoch 1/2: \d+ of \d+ steps \(\d+%\)", line)]
+    assert milestones and all("ETA" in line for line in milestones)
     assert "ETA" in lines[epochs[-1]] and "loss" in lines[epochs[-1]]
     # After the last epoch, the condition head is fitted to convergence on the training items.
     assert "condition head fitted to convergence on" in lines[epochs[-1] + 1]
