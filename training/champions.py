@@ -28,6 +28,7 @@ from training.evaluate import HEADLINE
 
 RECORD_FILE = "champion.json"
 POLICY_FILE = "policy.yaml"
+BASELINES_FILE = "baselines.json"
 # The targets of issue 37 ("Done when"), for the card's last column.
 TARGETS = {
     "view": 0.99,
@@ -111,41 +112,6 @@ def training_record(run_dir: Path, config_path: Path) -> dict[str, Any]:
     }
 
 
-def majority_baselines(train_manifest: Path, heldout_manifest: Path) -> dict[str, float]:
-    """Each headline figure of the trivial reviewer that always answers the training split's most
-    common class (the most common item grade for condition; a constant score for the AUCs),
-    on the held-out items: the baseline every champion must clearly beat."""
-    import numpy as np
-    import pandas as pd
-
-    from data.manifest import read_manifest
-    from data.taxonomy import load_taxonomy
-    from serving.tasks import CLASSIFICATION_TASKS
-    from training.targets import build_targets
-
-    taxonomy = load_taxonomy()
-    train = read_manifest(train_manifest)
-    train = train[train["split"] == "train"]
-    heldout = read_manifest(heldout_manifest)
-    fitted, scored = build_targets(train, taxonomy), build_targets(heldout, taxonomy)
-    figures = {}
-    for task in CLASSIFICATION_TASKS:
-        known = fitted.classes[task][fitted.classes[task] >= 0]
-        majority = np.bincount(known).argmax()
-        labels = scored.classes[task][scored.classes[task] >= 0]
-        figures[task] = float((labels == majority).mean())
-    grade_of = {
-        "train": pd.Series(fitted.condition).groupby(train["item_id"].to_numpy()).max(),
-        "heldout": pd.Series(scored.condition).groupby(heldout["item_id"].to_numpy()).max(),
-    }
-    grades = grade_of["heldout"][grade_of["heldout"] >= 0].to_numpy()
-    best = grade_of["train"][grade_of["train"] >= 0].mode().iloc[0]
-    figures["condition"] = float((grades == best).mean())
-    figures["condition_within_one"] = float((np.abs(grades - best) <= 1).mean())
-    figures.update({key: 0.5 for key in ("defects_auroc", "evidence", "item_auc")})
-    return figures
-
-
 def heldout_record(eval_dir: Path, seed: int) -> dict[str, Any]:
     from training.evaluate import headline
 
@@ -163,14 +129,17 @@ def card_text(record: ChampionRecord, export_card: str) -> str:
     """The human card: held-out figures first, then the panel, training and the export's card."""
     held, train = record.heldout, record.training
     data = train["data"]
-    rows = ["| head | figure | 95% interval | target | majority class |", "|---|---|---|---|---|"]
-    majority = held.get("majority_class", {})
+    rows = [
+        "| head | figure | 95% interval | target | majority class | pixels |",
+        "|---|---|---|---|---|---|",
+    ]
+    majority, pixels = held.get("majority_class", {}), held.get("pixels", {})
     for key, label, _, _ in HEADLINE:
         if key not in held["figures"]:
             continue
         low, high = held["intervals"].get(key, (float("nan"), float("nan")))
         target = f"≥ {TARGETS[key]:.2f}" if key in TARGETS else ""
-        trivial = f"{majority[key]:.3f}" if key in majority else ""
+        trivial = " | ".join(f"{b[key]:.3f}" if key in b else "" for b in (majority, pixels))
         rows.append(f"| {label} | {held['figures'][key]:.3f} | {low:.3f}–{high:.3f} | {target} | {trivial} |")
     panel = record.panel
     wall = train.get("wall_seconds")
@@ -187,7 +156,9 @@ def card_text(record: ChampionRecord, export_card: str) -> str:
         f"{held['photos']:,} photos)",
         "",
         "Intervals: percentile bootstrap over items (1,000 resamples; an item's photos resampled together). "
-        "Majority class: always the training split's most common class (grade), a constant score for AUCs.",
+        "Majority class: always the training split's most common class (grade), a constant score for AUCs. "
+        f"Pixels: a logistic regression on 32x32 colour pixels of {held.get('pixels_train_items', 0):,} "
+        "training items' photos (`training/baselines.py`; an item scored by its most suspicious photo).",
         f"Command: `secondlook evaluate --bundle models/{record.name}/{record.version} --data BENCHMARK "
         "--split test --intervals`, BENCHMARK rendered by `secondlook data synth --items 2000 "
         f"--seed {held['seed']} --splits 0,0,1`.",
@@ -285,10 +256,11 @@ def ship(
     models: Path,
     policy_seed: int,
     test_seed: int,
-    test_manifest: Path,
+    runs: Path,
 ) -> list[Path]:
     """Copy each exported bundle of `work` into `models`, with its record and card, replacing
-    older versions; ship the fitted policy; promote each to champion."""
+    older versions; ship the fitted policy; promote each to champion. `work` holds what the steps
+    of scripts/champions wrote; each NAME's training run is `runs/NAME_champion`."""
     agreement = {
         "at_0.5": json.loads((work / "agreement.json").read_text()),
         "at_median": median_split_agreement(work / "eval" / names[0], work / "eval" / names[1]),
@@ -309,18 +281,20 @@ def ship(
         "target_error": fitted.get("target_error"),
     }
     shipped = []
-    train_manifest = Path("data/synth_champion/manifest.csv")
-    baselines = majority_baselines(train_manifest, test_manifest)
+    baselines = json.loads((work / BASELINES_FILE).read_text())  # python -m training.baselines
     for name in names:
         source = work / "bundles" / name / version
         target = models / name / version
         record = ChampionRecord(
             name=name,
             version=version,
-            training=training_record(
-                Path(f"runs/{name}_champion"), Path(f"configs/train/{name}_champion.yaml")
-            ),
-            heldout={**heldout_record(work / "eval" / name, test_seed), "majority_class": baselines},
+            training=training_record(runs / f"{name}_champion", Path(f"configs/train/{name}_champion.yaml")),
+            heldout={
+                **heldout_record(work / "eval" / name, test_seed),
+                "majority_class": baselines["majority_class"],
+                "pixels": baselines["pixels"],
+                "pixels_train_items": baselines["pixels_train_items"],
+            },
             panel=panel,
             agreement=agreement,
         )
@@ -347,10 +321,16 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--policy-seed", type=int, required=True)
     parser.add_argument("--test-seed", type=int, required=True)
-    parser.add_argument("--test-manifest", type=Path, required=True)
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
     args = parser.parse_args()
     shipped = ship(
-        args.names, args.version, args.work, args.models, args.policy_seed, args.test_seed, args.test_manifest
+        args.names,
+        args.version,
+        args.work,
+        args.models,
+        args.policy_seed,
+        args.test_seed,
+        args.runs,
     )
     for path in shipped:
         print(f"shipped: {path}")

@@ -12,18 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
-from data.manifest import read_manifest, resolve_image_path
 from data.synthetic.config import SynthConfig
 from data.synthetic.generate import generate
-from data.taxonomy import load_taxonomy
 from serving.tasks import CLASSIFICATION_TASKS
+from training.baselines import pixel_baselines
 from training.config import load_config
 from training.evaluate import compute_metrics, predict_split
-from training.targets import build_targets
 from training.train import train
 
 pytestmark = pytest.mark.slow
@@ -36,29 +31,6 @@ def benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(
         SynthConfig(items=320, seed=21, size=128, workers=1), tmp_path_factory.mktemp("base"), progress=False
     )
-
-
-def pixel_baseline(manifest: Path) -> dict[str, float]:
-    """Test accuracy per recognition head of a logistic regression on 32x32 RGB pixels."""
-    frame = read_manifest(manifest)
-    targets = build_targets(frame, load_taxonomy())
-    pixels = np.stack(
-        [
-            np.asarray(
-                Image.open(resolve_image_path(manifest, p)).convert("RGB").resize((32, 32)), np.float32
-            ).ravel()
-            for p in frame["image_path"]
-        ]
-    )
-    train_rows, test_rows = (frame["split"] == "train").to_numpy(), (frame["split"] == "test").to_numpy()
-    scores = {}
-    for task in RECOGNITION:
-        labels = targets.classes[task]
-        fit, score = train_rows & (labels >= 0), test_rows & (labels >= 0)
-        scaler = StandardScaler().fit(pixels[fit])
-        model = LogisticRegression(C=0.1, max_iter=3000).fit(scaler.transform(pixels[fit]), labels[fit])
-        scores[task] = float(model.score(scaler.transform(pixels[score]), labels[score]))
-    return scores
 
 
 def reviewer_scores(manifest: Path, out: Path, pretrained: bool) -> dict[str, float]:
@@ -83,7 +55,7 @@ def reviewer_scores(manifest: Path, out: Path, pretrained: bool) -> dict[str, fl
 def test_recognition_heads_beat_pixels_and_imagenet_beats_random_weights(
     benchmark: Path, tmp_path: Path
 ) -> None:
-    pixels = pixel_baseline(benchmark)
+    pixels = pixel_baselines(benchmark, benchmark)
     imagenet = reviewer_scores(benchmark, tmp_path / "imagenet", pretrained=True)
     random = reviewer_scores(benchmark, tmp_path / "random", pretrained=False)
     for task in RECOGNITION:

@@ -34,6 +34,8 @@ def _record() -> ChampionRecord:
             "photos": 8000,
             "figures": {"view": 0.999, "item_auc": 0.71},
             "intervals": {"view": [0.998, 1.0], "item_auc": [0.69, 0.73]},
+            "majority_class": {"view": 0.25, "item_auc": 0.5},
+            "pixels": {"view": 0.742, "item_auc": 0.551},
         },
     )
 
@@ -68,6 +70,8 @@ def test_a_figure_the_render_did_not_measure_fails() -> None:
 def test_the_card_leads_with_held_out_figures_and_says_how_it_was_trained() -> None:
     text = card_text(_record(), "# Model card: reviewer_a 2026-12-07\n\ncalibration table")
     assert text.startswith("# Champion: reviewer_a 2026-12-07")
-    assert "| view | 0.999 | 0.998–1.000 | ≥ 0.99 |  |" in text
+    # beside each figure, the trivial reviewers it must beat on the same items
+    assert "| view | 0.999 | 0.998–1.000 | ≥ 0.99 | 0.250 | 0.742 |" in text
+    assert "| authenticity, item ROC-AUC | 0.710 | 0.690–0.730 | ≥ 0.85 | 0.500 | 0.551 |" in text
     assert "seed 37, 10,000 `standard` items at 256 px, of which 9,814 training items" in text
     assert "wall time 1 h 30 min" in text and "## Export card: reviewer_a" in text
