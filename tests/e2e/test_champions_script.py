@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 def test_make_champions_trains_and_ships_both_reviewers(tmp_path) -> None:
     project = copy_project(tmp_path / "project")
     installed_venv(project)
+    shipped = json.loads((project / "models/registry.json").read_text())["models"]
     synth = (
         "secondlook data synth --out data/synth_champion --items 60 --seed 5 --splits 0.9,0.05,0.05 --quiet"
     )
@@ -28,7 +29,8 @@ def test_make_champions_trains_and_ships_both_reviewers(tmp_path) -> None:
         record = json.loads((project / f"models/{name}/tiny/champion.json").read_text())
         assert record["training"]["data"]["seed"] == 5 and record["heldout"]["seed"] == 3701
         assert (project / f"models/{name}/tiny/card.md").read_text().startswith(f"# Champion: {name} tiny")
-        assert not (project / f"models/{name}/2026-12-07").exists()  # the new champion replaced the old
+        assert not (project / f"models/{name}/{shipped[name]['champion']}").exists()  # replaced
+        assert record["heldout"]["pixels"]["view"] > record["heldout"]["majority_class"]["view"]
     registry = json.loads((project / "models/registry.json").read_text())
     assert registry["models"]["reviewer_a"]["champion"] == "tiny"
     assert (project / "models/policy.yaml").is_file()
