@@ -10,6 +10,8 @@ same preprocess as serving are used; the weights and their metadata travel as th
 from __future__ import annotations
 
 import base64
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +55,47 @@ class ReviewerModel(PythonModel):
         return result
 
 
+def copy_sources(root: Path, into: Path) -> list[str]:
+    """Copy our packages' Python files and configs/ from `root` into `into`, nothing else.
+
+    Why not the package folders as they are: data/ also holds rendered benchmarks (data/synth,
+    symlinked champion builds), and copying them made every logged model hundreds of MB
+    (846 MB per champion finish) and `mlflow models serve` time out downloading it."""
+
+    def not_source(directory: str, names: list[str]) -> list[str]:
+        def keep(path: Path) -> bool:
+            if path.is_symlink():
+                return False
+            if path.is_dir():
+                return (path / "__init__.py").is_file()
+            return path.suffix == ".py"
+
+        return [name for name in names if not keep(Path(directory) / name)]
+
+    def not_config(directory: str, names: list[str]) -> list[str]:
+        return [name for name in names if (Path(directory) / name).is_symlink()]
+
+    copied = []
+    for package in PYTHON_PACKAGES:
+        shutil.copytree(root / package, into / package, ignore=not_source)
+        copied.append(str(into / package))
+    shutil.copytree(root / "configs", into / "configs", ignore=not_config)
+    copied.append(str(into / "configs"))
+    return copied
+
+
 def log_pyfunc(model_path: Path) -> None:
-    """Log the run's model as a pyfunc named `model`, with our packages as code."""
+    """Log the run's model as a pyfunc named `model`, with our packages' sources as code."""
     root = Path(__file__).resolve().parents[1]
-    log_model(
-        name="model",
-        python_model=ReviewerModel(),
-        artifacts={"model": str(model_path)},
-        # configs/ travels too: the packages read taxonomy.yaml from beside them (a served
-        # model has no source checkout to find it in)
-        code_paths=[str(root / package) for package in (*PYTHON_PACKAGES, "configs")],
-        pip_requirements=["torch", "timm", "numpy", "pandas", "pillow", "pyyaml", "pydantic", "safetensors"],
-    )
+    with tempfile.TemporaryDirectory(prefix="secondlook-pyfunc-") as staging:
+        log_model(
+            name="model",
+            python_model=ReviewerModel(),
+            artifacts={"model": str(model_path)},
+            # configs/ travels too: the packages read taxonomy.yaml from beside them (a served
+            # model has no source checkout to find it in)
+            code_paths=copy_sources(root, Path(staging)),
+            pip_requirements=[
+                *("torch", "timm", "numpy", "pandas", "pillow", "pyyaml", "pydantic", "safetensors")
+            ],
+        )

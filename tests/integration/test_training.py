@@ -65,6 +65,10 @@ def test_logged_pyfunc_predicts_on_photo_bytes(smoke_run: tuple[Path, Path], tin
     assert len(result) == 3
     assert result["evidence"].between(0, 1).all()
     assert set(result["view"]) <= {"overall", "hardware", "stamp", "detail"}
+    # the model carries our sources only (data/ once dragged rendered benchmarks along)
+    code = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model")) / "code"
+    assert (code / "training" / "pyfunc.py").is_file()
+    assert {p.suffix for p in code.rglob("*") if p.is_file()} <= {".py", ".yaml"}
 
 
 def test_evaluate_writes_report_metrics_and_plots(
