@@ -65,3 +65,26 @@ def test_missing_demo_artifacts_is_one_line(tmp_path):
     result = _bench("rescore", "--quick", "--out", str(tmp_path / "b"), cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "run `make demo-train` first" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_api_without_the_bundles_mlflow_runs_measures_ours_and_says_why(
+    deployment, smoke_run, tiny_manifest, tmp_path
+):
+    """A fresh clone's store lacks the runs the shipped champions name: the comparison is left
+    out with its reason, not the whole bench lost to a traceback."""
+    checkpoint = smoke_run[0] / "model.safetensors"
+    out = tmp_path / "bench"
+    result = _bench(
+        "api", "--quick",
+        "--out", str(out),
+        "--manifest", str(tiny_manifest),
+        "--models-dir", str(deployment / "models"),
+        "--checkpoint", f"reviewer_a={checkpoint}",
+        "--checkpoint", f"reviewer_b={checkpoint}",
+        "--tracking-uri", f"sqlite:///{tmp_path / 'empty.db'}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / "api.json").read_text())
+    assert {r["server"] for r in record["rows"]} == {"secondlook serve"}
+    assert record["goals"] == []
+    assert any(note.startswith("mlflow models serve: not measured (") for note in record["notes"]), record
