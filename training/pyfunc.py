@@ -20,6 +20,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel, log_model
 
 PYTHON_PACKAGES = ("data", "serving", "training", "secondlook")
+PIP_REQUIREMENTS = ["torch", "timm", "numpy", "pandas", "pillow", "pyyaml", "pydantic", "safetensors"]
 
 
 class ReviewerModel(PythonModel):
@@ -95,7 +96,5 @@ def log_pyfunc(model_path: Path) -> None:
             # configs/ travels too: the packages read taxonomy.yaml from beside them (a served
             # model has no source checkout to find it in)
             code_paths=copy_sources(root, Path(staging)),
-            pip_requirements=[
-                *("torch", "timm", "numpy", "pandas", "pillow", "pyyaml", "pydantic", "safetensors")
-            ],
+            pip_requirements=PIP_REQUIREMENTS,
         )

@@ -26,18 +26,24 @@ def _bench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
     )
 
 
-def test_quick_run_of_every_scenario_writes_tables_and_json(deployment, smoke_run, tiny_manifest, tmp_path):
+def _demo_options(out: Path, deployment: Path, smoke_run, manifest: Path, store: Path) -> list[str]:
+    """The tiny demo's artifacts for every scenario: both reviewers from the smoke run's checkpoint."""
     checkpoint = smoke_run[0] / "model.safetensors"
-    out = tmp_path / "bench"
-    result = _bench(
-        "--quick",
+    return [
         "--out", str(out),
-        "--manifest", str(tiny_manifest),
+        "--manifest", str(manifest),
         "--models-dir", str(deployment / "models"),
         "--checkpoint", f"reviewer_a={checkpoint}",
         "--checkpoint", f"reviewer_b={checkpoint}",
-        "--tracking-uri", f"sqlite:///{smoke_run[1] / 'mlflow.db'}",
-    )  # fmt: skip
+        "--tracking-uri", f"sqlite:///{store}",
+    ]  # fmt: skip
+
+
+def test_quick_run_of_every_scenario_writes_tables_and_json(deployment, smoke_run, tiny_manifest, tmp_path):
+    out = tmp_path / "bench"
+    result = _bench(
+        "--quick", *_demo_options(out, deployment, smoke_run, tiny_manifest, smoke_run[1] / "mlflow.db")
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert "| reviewer | variant | batch |" in (out / "summary.md").read_text()
@@ -72,17 +78,10 @@ def test_api_without_the_bundles_mlflow_runs_measures_ours_and_says_why(
 ):
     """A fresh clone's store lacks the runs the shipped champions name: the comparison is left
     out with its reason, not the whole bench lost to a traceback."""
-    checkpoint = smoke_run[0] / "model.safetensors"
     out = tmp_path / "bench"
     result = _bench(
-        "api", "--quick",
-        "--out", str(out),
-        "--manifest", str(tiny_manifest),
-        "--models-dir", str(deployment / "models"),
-        "--checkpoint", f"reviewer_a={checkpoint}",
-        "--checkpoint", f"reviewer_b={checkpoint}",
-        "--tracking-uri", f"sqlite:///{tmp_path / 'empty.db'}",
-    )  # fmt: skip
+        "api", "--quick", *_demo_options(out, deployment, smoke_run, tiny_manifest, tmp_path / "empty.db")
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / "api.json").read_text())
     assert {r["server"] for r in record["rows"]} == {"secondlook serve"}
