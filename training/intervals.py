@@ -7,7 +7,11 @@ drawn. Every figure is then a weighted statistic over arrays computed once, so a
 resamples of a few thousand items take seconds.
 
 `headline_intervals` gives, per headline key of `training.evaluate.HEADLINE`, the percentile
-interval at the asked level (95% for a model card).
+interval at the asked level (95% for a model card). A figure without a single error (a share or
+an AUC of exactly 1, or a share of 0) is the one case the percentile bootstrap gets wrong: no
+resample can draw an error that was never seen, so it reports the point as certain. There the
+interval is the exact (Clopper-Pearson) one for no failure in as many independent trials as
+items were evaluated, items rather than photos because the photos of one item are correlated.
 """
 
 from __future__ import annotations
@@ -149,14 +153,18 @@ def headline_intervals(
     """Percentile bootstrap interval over items of each headline figure."""
     stats, items = headline_statistics(predictions, dataset, temperatures)
     weights = item_weights(items, resamples, seed)
-    tail = (1 - level) / 2 * 100
-    out = {}
-    for key, statistic in stats.items():
-        values = statistic(weights)
-        values = values[np.isfinite(values)]
-        out[key] = (
-            (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail)))
-            if len(values)
-            else (float("nan"), float("nan"))
-        )
-    return out
+    return {key: percentile_interval(statistic(weights), level, items) for key, statistic in stats.items()}
+
+
+def percentile_interval(values: np.ndarray, level: float, items: int) -> tuple[float, float]:
+    """The central `level` interval of bootstrap values, or, when every resample gave the same
+    perfect (or null) figure, the exact interval for no error in `items` independent trials."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2
+    low, high = float(np.percentile(values, tail * 100)), float(np.percentile(values, 100 - tail * 100))
+    if low == high and low in (0.0, 1.0) and items > 0:
+        bound = float(tail ** (1 / items))  # Clopper-Pearson with no failure: P(all n right) = tail
+        return (bound, 1.0) if low == 1.0 else (0.0, 1.0 - bound)
+    return low, high
