@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # `make demo` runs the shipped champions (models/, ARCHITECTURE.md §9) with the policy fitted
-# on them (models/policy.yaml: 2,000 held-out items; a 1% error bound needs hundreds of decided
+# on them (models/policy.yaml: 6,000 held-out items; a 1% error bound needs hundreds of decided
 # items, more than a quick benchmark has) on a benchmark of its own seed that nothing was
 # fitted on: sample verdicts, then the panel's coverage and error and both champions' figures
 # on all of its items. `make demo` then serves the API and the web page on $(DEMO_HOST):$(DEMO_PORT).
