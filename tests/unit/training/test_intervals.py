@@ -46,7 +46,7 @@ def test_a_spread_of_resamples_gives_its_central_percentiles() -> None:
 def test_a_perfect_figure_gets_the_exact_interval_for_no_error_not_a_point() -> None:
     # 300 items all right: the bootstrap can only redraw them, so every resample is 1.0
     low, high = percentile_interval(np.ones(500), 0.998, items=300)
-    assert high == 1.0 and np.isclose(low ** 300, 0.001)  # P(300 right | share low) is the tail
+    assert high == 1.0 and np.isclose(low**300, 0.001)  # P(300 right | share low) is the tail
     assert 0.97 < low < 0.98  # wide enough to reach a card of 0.987-0.995 measured on 2,000 items
     # the same on 2,000 items at 95% is tight, and a share of 0 mirrors it
     assert np.isclose(percentile_interval(np.ones(10), 0.95, items=2000)[0], 0.025 ** (1 / 2000))
